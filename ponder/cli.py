@@ -1,0 +1,152 @@
+"""`ponder` subcommands. Thin: parse flags, call the library, print. User errors exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ponder.errors import UserError
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from ponder.engine.base import SamplingParams
+    from ponder.engine.spec import load_engine
+    from ponder.model.chat import Message
+    from ponder.think.budget import budget_for
+
+    budget = args.budget if args.budget is not None else budget_for(args.effort)
+    params = SamplingParams(
+        max_completion_tokens=args.max_completion_tokens, reasoning_budget=budget,
+        temperature=args.temperature, seed=args.seed,
+    )
+    engine = load_engine(args.model)
+    messages = ([Message("developer", args.developer)] if args.developer else []) + [Message("user", args.prompt)]
+    completion = engine.generate([messages], params)[0]
+    if args.json:
+        out = {"answer": completion.answer}
+        if args.show_reasoning:
+            out["reasoning"] = completion.reasoning
+        out["usage"] = completion.usage()
+        out["finish_reason"] = completion.finish_reason
+        print(json.dumps(out))
+        return 0
+    if args.show_reasoning:
+        print(f"Thinking ({completion.reasoning_tokens} tokens):\n{completion.reasoning.strip()}\n")
+    print(completion.answer if completion.answer else "(no answer: the completion ran out of tokens while thinking)")
+    usage = completion.usage()
+    print(
+        f"[{usage['reasoning_tokens']} reasoning + {completion.answer_tokens} answer tokens, "
+        f"finish: {completion.finish_reason}]",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ponder.config import build_config, config_overrides
+    from ponder.rl.sft import train_sft
+    from ponder.rl.sft_config import SFTConfig
+
+    cfg = build_config(SFTConfig, Path(args.recipe) if args.recipe else None, config_overrides(args, SFTConfig))
+    final = train_sft(cfg, resume=args.resume, progress=not args.no_progress)
+    print(f"trained model: {final}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ponder.engine.spec import resolve_checkpoint
+    from ponder.model.export_hf import export_hf
+
+    out = export_hf(resolve_checkpoint(args.checkpoint), Path(args.out))
+    print(f"wrote a transformers Llama model to {out} (load with AutoModelForCausalLM / AutoTokenizer)")
+    return 0
+
+
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from ponder.tasks import TASKS, get_task
+
+    if args.name is None:
+        for name, task in sorted(TASKS.items()):
+            print(f"{name:14s} difficulties 1..{task.max_difficulty}")
+        print("gsm8k          GSM8K-format JSONL file (ponder tasks gsm8k --path FILE)")
+        return 0
+    task = get_task(args.name, path=args.path)
+    problem = task.sample(args.seed, args.difficulty)
+    print(f"prompt:    {problem.prompt}\nreference:\n{problem.reference}\nanswer:    {problem.answer}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ponder.config import add_config_flags
+    from ponder.rl.sft_config import SFTConfig
+    from ponder.think.budget import DEFAULT_EFFORT, EFFORT_BUDGETS
+
+    parser = argparse.ArgumentParser(prog="ponder", description="Models that think before they answer.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    ask = sub.add_parser("ask", help="ask a model a question; it thinks, then answers")
+    ask.add_argument("prompt", help="the question")
+    ask.add_argument("--model", default="default", metavar="SPEC", help="'default' (bundled) or a checkpoint directory")
+    ask.add_argument("--effort", default=DEFAULT_EFFORT, choices=list(EFFORT_BUDGETS), help="how hard to think")
+    ask.add_argument("--budget", type=positive_int, default=None, metavar="N",
+                     help="reasoning budget in tokens (overrides --effort)")
+    ask.add_argument("--max-completion-tokens", type=positive_int, default=512, metavar="N",
+                     help="reasoning plus answer tokens (default 512)")
+    ask.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    ask.add_argument("--seed", type=int, default=None, help="sampling seed")
+    ask.add_argument("--developer", default=None, metavar="TEXT", help="a developer message before the prompt")
+    ask.add_argument("--show-reasoning", action="store_true", help="also print the hidden reasoning")
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.set_defaults(func=cmd_ask)
+
+    train = sub.add_parser("train", help="train a model (supervised warm start)",
+                           description="Train a model. Every recipe field can be set by a flag; flags win.")
+    train.add_argument("--stage", choices=["sft"], default="sft", help="training stage")
+    train.add_argument("--recipe", default=None, metavar="FILE", help="TOML recipe (see recipes/)")
+    train.add_argument("--resume", action="store_true", help="continue the run from its newest checkpoint")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_flags(train, SFTConfig)
+    train.set_defaults(func=cmd_train)
+
+    export = sub.add_parser("export", help="export a checkpoint for other libraries")
+    export.add_argument("checkpoint", metavar="CKPT", help="checkpoint directory or 'default'")
+    export.add_argument("--format", choices=["hf"], required=True, help="hf: a transformers Llama directory")
+    export.add_argument("out", metavar="OUT", help="output directory")
+    export.set_defaults(func=cmd_export)
+
+    tasks = sub.add_parser("tasks", help="list task families or show a sample problem")
+    tasks.add_argument("name", nargs="?", default=None, help="a task family to sample from")
+    tasks.add_argument("--difficulty", type=int, default=1)
+    tasks.add_argument("--seed", type=int, default=0)
+    tasks.add_argument("--path", default=None, help="data file (gsm8k)")
+    tasks.set_defaults(func=cmd_tasks)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"ponder {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""The native engine: batched generation for ponder's own model with a preallocated KV cache,
+per-request reasoning budgets, stop conditions, sampling and logprobs.
+
+Every row's state (in reasoning or not, tokens used, finished) lives in tensors, so one decode
+step costs the same handful of ops whatever the batch size; rows that finish are dropped from
+the batch once half of it is done, so long stragglers do not drag the whole batch along.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+from ponder.engine.base import Completion, SamplingParams, per_request
+from ponder.engine.sampling import sample_next
+from ponder.errors import UserError
+from ponder.model.chat import Message, as_messages, encode_prompt
+from ponder.model.gpt import GPT, KVCache
+from ponder.model.tokenizer import Tokenizer
+
+NO_BUDGET = 1 << 30
+
+
+@dataclass
+class _Rows:
+    """Decode state of the rows still in the batch (all tensors (B,))."""
+
+    index: torch.Tensor  # original row of each current row
+    pad: torch.Tensor  # left padding of each row
+    in_reasoning: torch.Tensor
+    budget: torch.Tensor
+    reasoning_used: torch.Tensor
+    generated: torch.Tensor
+    max_new: torch.Tensor
+    finished: torch.Tensor
+    stopped: torch.Tensor  # finished by a stop token or string (else by length)
+    temperature: torch.Tensor
+    top_k: torch.Tensor
+    top_p: torch.Tensor
+    ignore_eos: torch.Tensor
+
+    def keep(self, rows: torch.Tensor) -> "_Rows":
+        return _Rows(**{name: getattr(self, name)[rows] for name in self.__dataclass_fields__})
+
+
+class NativeEngine:
+    """Engine over a ponder `GPT` and its tokenizer."""
+
+    def __init__(self, model: GPT, tokenizer: Tokenizer, name: str = "ponder", max_batch: int = 64, seed: int = 0):
+        self.model = model.eval()
+        self.tok = tokenizer
+        self.name = name
+        self.max_batch = max_batch
+        self.generator = torch.Generator().manual_seed(seed)  # for sampled rows without their own seed
+        sp = tokenizer.special
+        vocab = model.cfg.vocab_size
+        never = torch.zeros(vocab, dtype=torch.bool)
+        never[[sp.pad, sp.bos, sp.think_open, *sp.roles.values()]] = True
+        never[tokenizer.vocab_size :] = True  # embedding rows the tokenizer never produces
+        self.ban_in_reasoning = never.clone()
+        self.ban_in_reasoning[sp.end] = True  # reasoning must be closed before the answer ends
+        self.ban_in_answer = never.clone()
+        self.ban_in_answer[sp.think_close] = True
+
+    @property
+    def context_length(self) -> int:
+        return self.model.cfg.max_seq_len
+
+    def encode(self, messages: Sequence[Message]) -> list[int]:
+        return encode_prompt(self.tok, as_messages(messages))
+
+    def generate(self, prompts, params) -> list[Completion]:
+        return self.generate_ids([self.encode(p) for p in prompts], params)
+
+    def generate_ids(self, prompt_ids: Sequence[Sequence[int]], params) -> list[Completion]:
+        params = per_request(params, len(prompt_ids))
+        prompts = []
+        for ids, p in zip(prompt_ids, params):
+            if len(ids) >= self.context_length:
+                raise UserError(
+                    f"prompt is {len(ids)} tokens but the model's context is {self.context_length}; "
+                    f"shorten it to at most {self.context_length - 1} tokens"
+                )
+            # Budget 0: the reasoning is closed in the prompt, so no reasoning token is spent.
+            prompts.append(list(ids) + [self.tok.special.think_close] if p.reasoning_budget == 0 else list(ids))
+        out: list[Completion | None] = [None] * len(prompts)
+        # Similar lengths share a batch, so little of each batch is padding.
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        for lo in range(0, len(order), self.max_batch):
+            chunk = order[lo : lo + self.max_batch]
+            for i, c in zip(chunk, self._run_batch([prompts[i] for i in chunk], [params[i] for i in chunk])):
+                out[i] = c
+        return out  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _run_batch(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[Completion]:
+        cfg, sp = self.model.cfg, self.tok.special
+        B, P = len(prompts), max(len(p) for p in prompts)
+        lengths = torch.tensor([len(p) for p in prompts])
+        max_new = torch.minimum(torch.tensor([p.max_completion_tokens for p in params]), cfg.max_seq_len - lengths)
+        steps = int(max_new.max())
+        rows = _Rows(
+            index=torch.arange(B),
+            pad=P - lengths,
+            in_reasoning=torch.tensor([p.reasoning_budget != 0 for p in params]),
+            budget=torch.tensor([NO_BUDGET if p.reasoning_budget is None else p.reasoning_budget for p in params]),
+            reasoning_used=torch.zeros(B, dtype=torch.long),
+            generated=torch.zeros(B, dtype=torch.long),
+            max_new=max_new,
+            finished=torch.zeros(B, dtype=torch.bool),
+            stopped=torch.zeros(B, dtype=torch.bool),
+            temperature=torch.tensor([float(p.temperature) for p in params]),
+            top_k=torch.tensor([p.top_k for p in params]),
+            top_p=torch.tensor([float(p.top_p) for p in params]),
+            ignore_eos=torch.tensor([p.ignore_eos for p in params]),
+        )
+        stop_ids = torch.zeros(cfg.vocab_size, dtype=torch.bool)
+        stop_ids[sp.end] = True
+        per_row_stop = [set(p.stop_token_ids) for p in params]
+        want_logprobs = any(p.logprobs for p in params)
+        generators = [torch.Generator().manual_seed(p.seed) if p.seed is not None else None for p in params]
+        tokens_out = torch.full((B, steps), sp.pad, dtype=torch.long)
+        logprobs_out = torch.zeros((B, steps)) if want_logprobs else None
+
+        tokens = torch.full((B, P), sp.pad, dtype=torch.long)
+        for i, p in enumerate(prompts):
+            tokens[i, P - len(p) :] = torch.tensor(p, dtype=torch.long)
+        slot = torch.arange(P + steps)
+        key_valid = slot.unsqueeze(0) >= rows.pad.unsqueeze(1)  # (B, S)
+        positions = (torch.arange(P).unsqueeze(0) - rows.pad.unsqueeze(1)).clamp_min(0)  # (B, P)
+        causal = torch.ones(P, P, dtype=torch.bool).tril()
+        # Padding queries attend to themselves so no softmax row is empty (an empty row is NaN,
+        # and NaN values would leak into real rows through 0 * NaN).
+        mask = (key_valid[:, None, None, :P] & causal) | torch.eye(P, dtype=torch.bool)
+        cache = KVCache(cfg, B, P + steps)
+        logits = self.model(tokens, positions, cache, 0, mask, last_only=True)[:, -1]  # (B, V)
+
+        for j in range(steps):
+            token = self._choose(logits, rows, generators, j)
+            if logprobs_out is not None:
+                logprobs_out[rows.index, j] = logits.float().log_softmax(-1).gather(1, token[:, None]).squeeze(1)
+            live = ~rows.finished
+            tokens_out[rows.index, j] = torch.where(live, token, sp.pad)
+            rows.generated += live
+            rows.reasoning_used += live & rows.in_reasoning
+            is_stop = (stop_ids[token] & ~rows.ignore_eos) | self._user_stop(token, rows, per_row_stop)
+            stop_now = live & ~rows.in_reasoning & is_stop
+            rows.in_reasoning &= ~(token == sp.think_close)
+            stop_now |= live & self._stop_string_hit(tokens_out, rows, params, j)
+            rows.stopped |= stop_now
+            rows.finished |= stop_now | (rows.generated >= rows.max_new)
+            if bool(rows.finished.all()):
+                break
+            if j + 1 == steps:
+                break
+            if int(rows.finished.sum()) * 2 >= len(rows.finished) and len(rows.finished) >= 8:
+                keep = (~rows.finished).nonzero().squeeze(1)
+                rows, token = rows.keep(keep), token[keep]
+                key_valid = key_valid[keep]
+                cache.keep_rows(keep)
+            S = P + j + 1
+            # Finished rows are still computed until the batch is compacted; clamping keeps their
+            # (discarded) positions inside the rotary table when a long prompt filled the context.
+            positions = (S - 1 - rows.pad).clamp_max(cfg.max_seq_len - 1).unsqueeze(1)
+            logits = self.model(token.unsqueeze(1), positions, cache, S - 1, key_valid[:, None, None, :S])[:, -1]
+        return [self._completion(prompts[i], tokens_out[i], logprobs_out, i, params[i]) for i in range(B)]
+
+    def _choose(self, logits, rows: _Rows, generators, step: int) -> torch.Tensor:
+        banned = torch.where(rows.in_reasoning.unsqueeze(1), self.ban_in_reasoning, self.ban_in_answer)
+        logits = logits.masked_fill(banned, float("-inf"))
+        sampled = rows.temperature > 0
+        uniforms = None
+        if bool(sampled.any()):
+            uniforms = torch.rand(len(rows.index), generator=self.generator)
+            for r, original in enumerate(rows.index.tolist()):
+                if generators[original] is not None:
+                    uniforms[r] = torch.rand(1, generator=generators[original])[0]
+        token = sample_next(logits, rows.temperature, rows.top_k, rows.top_p, uniforms)
+        # The budget counts the closing tag, so the last allowed reasoning token is `</think>`.
+        force_close = rows.in_reasoning & (rows.reasoning_used + 1 >= rows.budget)
+        return torch.where(force_close, self.tok.special.think_close, token)
+
+    @staticmethod
+    def _user_stop(token, rows: _Rows, per_row_stop) -> torch.Tensor:
+        hit = torch.zeros(len(token), dtype=torch.bool)
+        if any(per_row_stop):
+            for r, (original, t) in enumerate(zip(rows.index.tolist(), token.tolist())):
+                hit[r] = t in per_row_stop[original]
+        return hit
+
+    def _stop_string_hit(self, tokens_out, rows: _Rows, params, j: int) -> torch.Tensor:
+        hit = torch.zeros(len(rows.index), dtype=torch.bool)
+        for r, original in enumerate(rows.index.tolist()):
+            stops = params[original].stop
+            if stops and not rows.in_reasoning[r] and not rows.finished[r]:
+                answer = self._split(tokens_out[original, : j + 1].tolist(), params[original])[1]
+                text = self.tok.decode(answer)
+                hit[r] = any(s in text for s in stops)
+        return hit
+
+    def _split(self, ids: list[int], params: SamplingParams) -> tuple[list[int], list[int]]:
+        """(reasoning ids with their closing tag, answer ids) of a generated sequence."""
+        if params.reasoning_budget == 0:
+            return [], ids
+        close = self.tok.special.think_close
+        if close in ids:
+            k = ids.index(close) + 1
+            return ids[:k], ids[k:]
+        return ids, []
+
+    def _completion(self, prompt, row_tokens, logprobs_out, i: int, params: SamplingParams) -> Completion:
+        sp = self.tok.special
+        n = int((row_tokens != sp.pad).sum())  # pad is banned, so it only marks unused steps
+        ids = row_tokens[:n].tolist()
+        reasoning_ids, answer_ids = self._split(ids, params)
+        stopped = bool(answer_ids) and (answer_ids[-1] == sp.end or answer_ids[-1] in params.stop_token_ids)
+        visible = answer_ids[:-1] if stopped else answer_ids
+        answer = self.tok.decode(visible)
+        for s in params.stop:
+            if s in answer:
+                answer, stopped = answer[: answer.index(s)], True
+        reasoning = self.tok.decode(t for t in reasoning_ids if t != sp.think_close)
+        return Completion(
+            reasoning=reasoning,
+            answer=answer,
+            prompt_tokens=len(prompt),
+            reasoning_tokens=len(reasoning_ids),
+            answer_tokens=len(answer_ids),
+            finish_reason="stop" if stopped else "length",
+            token_ids=tuple(ids),
+            logprobs=tuple(logprobs_out[i, :n].tolist()) if logprobs_out is not None and params.logprobs else None,
+        )

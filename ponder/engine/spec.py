@@ -1,0 +1,38 @@
+"""Model spec strings -> engines. `default` is the model bundled in the package; a directory is a
+ponder checkpoint. Later kinds (hf:, gguf:, openai:, vllm:) register here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ponder.errors import UserError
+
+BUNDLED = Path(__file__).resolve().parent.parent / "assets" / "default"
+VALID_SPECS = "'default' (the bundled model) or a ponder checkpoint directory"
+LATER_KINDS = ("hf:", "gguf:", "openai:", "vllm:")
+
+
+def resolve_checkpoint(spec: str) -> Path:
+    """The checkpoint directory a spec names, or a UserError saying what would be valid."""
+    if spec == "default":
+        if not (BUNDLED / "config.json").is_file():
+            raise UserError(f"the bundled model is missing from {BUNDLED}; reinstall ponder or pass --model DIR")
+        return BUNDLED
+    if spec.startswith(LATER_KINDS):
+        raise UserError(f"model spec {spec!r}: the {spec.split(':')[0]}: kind is not available yet; use {VALID_SPECS}")
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise UserError(f"unknown model spec {spec!r}: no such directory; use {VALID_SPECS}")
+    if not path.is_dir():
+        raise UserError(f"model spec {spec!r} is a file; a ponder checkpoint is a directory with config.json, "
+                        "model.safetensors and tokenizer.json")
+    return path
+
+
+def load_engine(spec: str = "default"):
+    from ponder.engine.native import NativeEngine
+    from ponder.model.checkpoint import load_checkpoint
+
+    path = resolve_checkpoint(spec)
+    model, tok = load_checkpoint(path)
+    return NativeEngine(model, tok, name=spec if spec == "default" else path.name)

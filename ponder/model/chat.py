@@ -1,0 +1,67 @@
+"""The one chat format, shared by training, the engine, the server and evals.
+
+    <|bos|><|developer|>...<|end|><|user|>...<|end|><|assistant|><think>REASONING</think>ANSWER<|end|>
+
+A generation prompt ends with `<|assistant|><think>`: the model always starts in its hidden
+reasoning, and the engine (not the model) decides when a budget forces `</think>`.
+Earlier assistant turns are rendered with their answers only: reasoning is not carried across
+turns, as with the o-series.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from ponder.errors import UserError
+from ponder.model.tokenizer import ROLES, Tokenizer, role_token
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise UserError(f"unknown message role {self.role!r}; valid roles: {', '.join(ROLES)}")
+        if not isinstance(self.content, str):
+            raise UserError(f"message content must be a string, got {type(self.content).__name__}")
+
+
+def as_messages(prompt: str | Iterable[Message | Mapping[str, str]]) -> list[Message]:
+    """A bare string is one user message; dicts with role/content are accepted too."""
+    if isinstance(prompt, str):
+        return [Message("user", prompt)]
+    out = []
+    for m in prompt:
+        out.append(m if isinstance(m, Message) else Message(m["role"], m["content"]))
+    return out
+
+
+def encode_prompt(tok: Tokenizer, messages: list[Message]) -> list[int]:
+    """Token ids of the conversation plus the generation prompt `<|assistant|><think>`."""
+    sp = tok.special
+    ids = [sp.bos]
+    for m in messages:
+        ids.append(sp.roles[m.role])
+        ids.extend(tok.encode(m.content))
+        ids.append(sp.end)
+    ids.extend([sp.roles["assistant"], sp.think_open])
+    return ids
+
+
+def encode_completion(tok: Tokenizer, reasoning: str, answer: str) -> list[int]:
+    """What the model should produce after the generation prompt (the SFT target)."""
+    sp = tok.special
+    return [*tok.encode(reasoning), sp.think_close, *tok.encode(answer), sp.end]
+
+
+# The same format as a Jinja template, written into the HF export so that transformers users
+# get identical prompts from `apply_chat_template`.
+CHAT_TEMPLATE = (
+    "{{ '<|bos|>' }}{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] + '<|end|>' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|><think>' }}{% endif %}"
+)
+
+__all__ = ["Message", "as_messages", "encode_prompt", "encode_completion", "CHAT_TEMPLATE", "role_token"]

@@ -1,0 +1,138 @@
+"""The transformer: plain PyTorch, Llama-compatible layout (so the HF export is a weight split).
+
+q/k/v and gate/up are fused into one matmul each: on a CPU, decode speed of a small model is
+bound by the number of ops per step, not by FLOPs. Rotary uses the rotate-half convention of
+HF Llama for the same reason the export stays a plain copy.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ponder.model.config import ModelConfig
+
+
+def rotary_table(cfg: ModelConfig, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin tables of shape (max_seq_len, head_dim), rotate-half layout."""
+    inv_freq = 1.0 / (cfg.rope_theta ** (torch.arange(0, cfg.head_dim, 2, device=device).float() / cfg.head_dim))
+    t = torch.arange(cfg.max_seq_len, device=device).float()
+    freqs = torch.outer(t, inv_freq)  # (T, hd/2)
+    emb = torch.cat([freqs, freqs], dim=-1)  # (T, hd)
+    return emb.cos(), emb.sin()
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    # x (B, H, T, hd); cos/sin (B, 1, T, hd) or (T, hd)
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos + rotated * sin
+
+
+def decode_attention(q, k, v, mask):
+    """Attention for one new query per row. CPU flash attention pays ~1 ms of fixed cost per call
+    for a single query; two batched matmuls and a softmax cost a tenth of that."""
+    B, H, _, hd = q.shape
+    group = H // k.shape[1]
+    q = q.view(B, k.shape[1], group, hd)  # (B, Hkv, G, hd): query heads sharing a kv head
+    scores = (q @ k.transpose(-1, -2)) * hd**-0.5  # (B, Hkv, G, S)
+    scores = scores.masked_fill(~mask, float("-inf"))  # mask (B, 1, 1, S)
+    return (scores.softmax(-1) @ v).view(B, H, 1, hd)
+
+
+class KVCache:
+    """Preallocated keys/values for every layer: (n_layers, B, n_kv_heads, max_len, head_dim).
+    Writing in place avoids the per-step concatenation that makes growing caches quadratic."""
+
+    def __init__(self, cfg: ModelConfig, batch: int, max_len: int, dtype=torch.float32, device=None):
+        shape = (cfg.n_layers, batch, cfg.n_kv_heads, max_len, cfg.head_dim)
+        self.k = torch.zeros(shape, dtype=dtype, device=device)
+        self.v = torch.zeros(shape, dtype=dtype, device=device)
+
+    def keep_rows(self, rows: torch.Tensor) -> None:
+        """Drop finished sequences from the batch so later steps do not compute them."""
+        self.k = self.k[:, rows]
+        self.v = self.v[:, rows]
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.attn_norm = nn.RMSNorm(cfg.dim, eps=cfg.norm_eps)
+        self.qkv = nn.Linear(cfg.dim, (cfg.n_heads + 2 * cfg.n_kv_heads) * cfg.head_dim, bias=False)
+        self.out = nn.Linear(cfg.dim, cfg.dim, bias=False)
+        self.mlp_norm = nn.RMSNorm(cfg.dim, eps=cfg.norm_eps)
+        self.gate_up = nn.Linear(cfg.dim, 2 * cfg.hidden_dim, bias=False)
+        self.down = nn.Linear(cfg.hidden_dim, cfg.dim, bias=False)
+
+    def forward(self, x, cos, sin, layer: int, cache: KVCache | None, start: int, mask):
+        cfg = self.cfg
+        B, T, _ = x.shape
+        q, k, v = self.qkv(self.attn_norm(x)).split(
+            [cfg.n_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim, cfg.n_kv_heads * cfg.head_dim], dim=-1
+        )
+        q = apply_rotary(q.view(B, T, cfg.n_heads, cfg.head_dim).transpose(1, 2), cos, sin)  # (B, H, T, hd)
+        k = apply_rotary(k.view(B, T, cfg.n_kv_heads, cfg.head_dim).transpose(1, 2), cos, sin)
+        v = v.view(B, T, cfg.n_kv_heads, cfg.head_dim).transpose(1, 2)
+        if cache is not None:
+            cache.k[layer, :, :, start : start + T] = k
+            cache.v[layer, :, :, start : start + T] = v
+            k = cache.k[layer, :, :, : start + T]
+            v = cache.v[layer, :, :, : start + T]
+        gqa = cfg.n_kv_heads != cfg.n_heads
+        if mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=T > 1, enable_gqa=gqa)
+        elif T == 1:
+            y = decode_attention(q, k, v, mask)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+        x = x + self.out(y.transpose(1, 2).reshape(B, T, cfg.dim))
+        gate, up = self.gate_up(self.mlp_norm(x)).chunk(2, dim=-1)
+        return x + self.down(F.silu(gate) * up)
+
+
+class GPT(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm = nn.RMSNorm(cfg.dim, eps=cfg.norm_eps)
+        self.head = nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        if cfg.tie_embeddings:
+            self.head.weight = self.embed.weight
+        cos, sin = rotary_table(cfg)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+        self.apply(self._init)
+
+    def _init(self, module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        # Residual outputs start small so deep stacks begin near the identity (GPT-2 scheme).
+        for block in getattr(module, "blocks", []):
+            for proj in (block.out, block.down):
+                nn.init.normal_(proj.weight, std=0.02 / (2 * self.cfg.n_layers) ** 0.5)
+
+    def forward(
+        self,
+        tokens: torch.Tensor,  # (B, T)
+        positions: torch.Tensor | None = None,  # (B, T); default 0..T-1
+        cache: KVCache | None = None,
+        start: int = 0,  # cache slot of tokens[:, 0]
+        mask: torch.Tensor | None = None,  # (B, 1, T, start+T) bool, True = attend; None = causal
+        last_only: bool = False,  # only the last position's logits (generation)
+    ) -> torch.Tensor:
+        T = tokens.shape[1]
+        if positions is None:
+            cos, sin = self.rope_cos[:T], self.rope_sin[:T]
+        else:
+            cos, sin = self.rope_cos[positions].unsqueeze(1), self.rope_sin[positions].unsqueeze(1)
+        x = self.embed(tokens)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, cos, sin, layer, cache, start, mask)
+        if last_only:
+            x = x[:, -1:]
+        return self.head(self.norm(x))  # (B, T, V)

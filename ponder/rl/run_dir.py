@@ -1,0 +1,87 @@
+"""A training run on disk: its config, per-step metrics (JSONL) and resumable checkpoints.
+
+    runs/NAME/config.json       the run's config (a resume reads it back)
+    runs/NAME/metrics.jsonl     one JSON object per step
+    runs/NAME/checkpoints/step_000100/   model files + trainer_state.pt
+    runs/NAME/final/            the finished model (a plain checkpoint directory)
+
+Checkpoints are written atomically, so after a SIGKILL the newest complete one is resumed from;
+metrics written after that checkpoint are dropped so the resumed run does not log a step twice.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from ponder.errors import UserError
+from ponder.model.checkpoint import load_checkpoint, save_checkpoint
+
+
+class RunDir:
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        self.checkpoints = self.root / "checkpoints"
+        self.metrics_path = self.root / "metrics.jsonl"
+        self.config_path = self.root / "config.json"
+        self.final = self.root / "final"
+
+    def latest_checkpoint(self) -> Path | None:
+        found = sorted(p for p in self.checkpoints.glob("step_*") if (p / "trainer_state.pt").is_file())
+        return found[-1] if found else None
+
+    def start(self, config: dict, resume: bool) -> Path | None:
+        """Create the run or find where to resume; refuse to overwrite a run's saved work."""
+        latest = self.latest_checkpoint()
+        if not resume and (latest is not None or self.metrics_path.exists()):
+            raise UserError(
+                f"run directory {self.root} already holds a run; pass --resume to continue it "
+                "or --name to start a new one"
+            )
+        if resume and latest is not None:
+            saved = json.loads(self.config_path.read_text())
+            changed = sorted(k for k in config if k not in ("steps",) and saved.get(k) != config[k])
+            if changed:
+                raise UserError(
+                    f"--resume continues {self.root} with its saved config; these flags differ from it: "
+                    f"{', '.join(changed)} (only --steps may change on resume)"
+                )
+            self.config_path.write_text(json.dumps(config, indent=2))
+            self._truncate_metrics(int(torch.load(latest / "trainer_state.pt", weights_only=False)["step"]))
+            return latest
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(json.dumps(config, indent=2))
+        self.metrics_path.write_text("")
+        return None
+
+    def _truncate_metrics(self, step: int) -> None:
+        if not self.metrics_path.exists():
+            return
+        kept = [line for line in self.metrics_path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step]
+        self.metrics_path.write_text("".join(line + "\n" for line in kept))
+
+    def log(self, record: dict) -> None:
+        with self.metrics_path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def metrics(self) -> list[dict]:
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+    def save(self, step: int, model, tok, optimizer, keep: int) -> Path:
+        path = self.checkpoints / f"step_{step:06d}"
+        state = {"step": step, "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state()}
+        save_checkpoint(model, tok, path, extra={"trained_steps": step}, state=state)
+        for old in sorted(self.checkpoints.glob("step_*"))[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        return path
+
+    @staticmethod
+    def load(path: Path):
+        """(model, tokenizer, trainer state) of a checkpoint written by `save`."""
+        model, tok = load_checkpoint(path)
+        state = torch.load(path / "trainer_state.pt", weights_only=False)
+        return model, tok, state

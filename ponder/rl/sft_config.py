@@ -1,0 +1,65 @@
+"""The supervised warm start's settings: one frozen dataclass, filled from a recipe and flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ponder.config import field
+from ponder.model.config import ModelConfig
+from ponder.tasks import TASKS
+from ponder.tasks.mix import DEFAULT_FAMILIES
+
+
+@dataclass(frozen=True)
+class SFTConfig:
+    # --- run ---
+    name: str = field("sft", "run name; files go to OUT_DIR/NAME")
+    out_dir: str = field("runs", "directory that holds runs")
+    seed: int = field(0, "seed for initialisation and the data stream")
+    init_from: str | None = field(None, "start from this checkpoint directory instead of from scratch")
+    # --- model (ignored with init_from) ---
+    dim: int = field(192, "model width")
+    n_layers: int = field(6, "transformer blocks")
+    n_heads: int = field(3, "attention heads")
+    n_kv_heads: int = field(1, "key/value heads (1 = multi-query: a small KV cache, fast batched decoding)")
+    hidden_dim: int = field(512, "SwiGLU inner width")
+    max_seq_len: int = field(512, "context length")
+    vocab_size: int = field(768, "BPE vocabulary size, special tokens included")
+    # --- data ---
+    families: tuple[str, ...] = field(DEFAULT_FAMILIES, "task families in the mix (comma-separated)")
+    batch_size: int = field(64, "examples per step")
+    developer_prompt_rate: float = field(0.2, "share of examples that start with a developer message")
+    # --- optimisation ---
+    steps: int = field(2000, "optimizer steps")
+    lr: float = field(2e-3, "peak learning rate (AdamW)")
+    min_lr_ratio: float = field(0.1, "final learning rate as a share of lr (cosine decay)")
+    warmup_steps: int = field(100, "linear warm-up steps")
+    weight_decay: float = field(0.1, "AdamW weight decay on matrices")
+    grad_clip: float = field(1.0, "clip the gradient norm to this (0 = off)")
+    # --- bookkeeping ---
+    eval_every: int = field(250, "held-out pass@1 every N steps (0 = only at the end)")
+    eval_problems: int = field(128, "held-out problems per evaluation")
+    checkpoint_every: int = field(100, "save a resumable checkpoint every N steps")
+    keep_checkpoints: int = field(2, "how many recent checkpoints to keep")
+    threads: int = field(0, "torch CPU threads (0 = all cores)")
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.families if f not in TASKS]
+        if unknown or not self.families:
+            raise ValueError(f"families {unknown or '()'} invalid; valid: {', '.join(sorted(TASKS))}")
+        for name in ("steps", "batch_size", "checkpoint_every", "keep_checkpoints", "eval_problems"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.developer_prompt_rate <= 1:
+            raise ValueError(f"developer_prompt_rate must be in [0, 1], got {self.developer_prompt_rate}")
+        if self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError("lr must be > 0 and min_lr_ratio in [0, 1]")
+        if self.eval_every < 0 or self.warmup_steps < 0 or self.threads < 0:
+            raise ValueError("eval_every, warmup_steps and threads must be >= 0")
+        self.model_config()  # shape errors surface now, not after the tokenizer is trained
+
+    def model_config(self) -> ModelConfig:
+        return ModelConfig(
+            vocab_size=self.vocab_size, dim=self.dim, n_layers=self.n_layers, n_heads=self.n_heads,
+            n_kv_heads=self.n_kv_heads, hidden_dim=self.hidden_dim, max_seq_len=self.max_seq_len,
+        )

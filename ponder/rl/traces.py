@@ -1,0 +1,89 @@
+"""Supervised traces: a problem becomes token ids (prompt, <think> reference </think> answer)
+with a mask over the tokens the model must learn to produce, batched deterministically.
+
+The batch for step s is a pure function of (seed, s): a resumed run sees exactly the data an
+uninterrupted run would have seen, with nothing but the step number saved.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Iterable
+
+import torch
+
+from ponder.model.chat import Message, encode_completion, encode_prompt
+from ponder.model.tokenizer import Tokenizer
+from ponder.tasks.base import Problem
+from ponder.tasks.mix import HELD_OUT_BASE, sample_mix
+
+STEPS_PER_POOL = 16  # a pool of 16 batches is sorted by length, so little of a batch is padding
+DEVELOPER_PROMPTS = (
+    "You are a helpful assistant.",
+    "Answer with just the final result.",
+    "You are a careful math tutor. Think step by step.",
+    "Be concise.",
+    "Solve the user's problem.",
+)
+
+
+def messages_for(problem: Problem, rng: random.Random, developer_rate: float) -> list[Message]:
+    messages = [Message("user", problem.prompt)]
+    if rng.random() < developer_rate:
+        messages.insert(0, Message("developer", rng.choice(DEVELOPER_PROMPTS)))
+    return messages
+
+
+def encode_example(tok: Tokenizer, messages: list[Message], problem: Problem) -> tuple[list[int], list[int]]:
+    """(ids, target) where target[i] = 1 for tokens after the generation prompt."""
+    prompt = encode_prompt(tok, messages)
+    completion = encode_completion(tok, problem.reference, problem.answer)
+    return prompt + completion, [0] * len(prompt) + [1] * len(completion)
+
+
+def pool_seeds(run_seed: int, pool: int, batch_size: int) -> range:
+    """Problem seeds of one pool: disjoint across pools and runs' seeds, below the held-out range."""
+    per_pool = STEPS_PER_POOL * batch_size
+    start = (run_seed * 1_000_003 + pool * per_pool) % (HELD_OUT_BASE - per_pool)
+    return range(start, start + per_pool)
+
+
+def batch_for_step(
+    tok: Tokenizer, step: int, run_seed: int, batch_size: int, families: tuple[str, ...], developer_rate: float,
+    max_len: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """inputs (B, T), targets (B, T), loss mask (B, T) float for optimizer step `step` (0-based)."""
+    pool, index = divmod(step, STEPS_PER_POOL)
+    examples = []
+    for seed in pool_seeds(run_seed, pool, batch_size):
+        problem = sample_mix(seed, families=families)
+        rng = random.Random(seed ^ 0x5EED)
+        ids, target = encode_example(tok, messages_for(problem, rng, developer_rate), problem)
+        examples.append((ids[:max_len], target[:max_len]))
+    examples.sort(key=lambda e: len(e[0]))
+    groups = [examples[i : i + batch_size] for i in range(0, len(examples), batch_size)]
+    random.Random(run_seed * 7919 + pool).shuffle(groups)
+    return collate(groups[index], tok.special.pad)
+
+
+def collate(examples: Iterable[tuple[list[int], list[int]]], pad: int):
+    examples = list(examples)
+    T = max(len(ids) for ids, _ in examples) - 1
+    inputs = torch.full((len(examples), T), pad, dtype=torch.long)
+    targets = torch.full((len(examples), T), pad, dtype=torch.long)
+    mask = torch.zeros((len(examples), T))
+    for i, (ids, target) in enumerate(examples):
+        n = len(ids) - 1
+        inputs[i, :n] = torch.tensor(ids[:-1])
+        targets[i, :n] = torch.tensor(ids[1:])
+        mask[i, :n] = torch.tensor(target[1:], dtype=torch.float)
+    return inputs, targets, mask
+
+
+def tokenizer_corpus(n: int, families: tuple[str, ...]) -> list[str]:
+    """Texts to learn BPE merges from: prompts, traces and answers of training problems."""
+    texts = list(DEVELOPER_PROMPTS)
+    for seed in range(n):
+        p = sample_mix(seed, families=families)
+        texts.extend((p.prompt, p.reference, p.answer))
+    return texts
