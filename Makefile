@@ -1,0 +1,35 @@
+# The two quick-start commands: `make run` and `make test` (both set everything up first).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PONDER := $(VENV)/bin/ponder
+
+.PHONY: setup run test test-all bench bundled
+
+$(VENV)/.ponder-installed: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh $(VENV)
+	touch $@
+
+setup: $(VENV)/.ponder-installed
+
+# The main job on the bundled model: think at each effort level, then show the hidden reasoning.
+run: setup
+	$(PONDER) ask "What is 347 * 29?" --effort high --show-reasoning
+	$(PONDER) ask "What is 347 * 29?" --effort minimal --json
+	$(PONDER) ask "Countdown: numbers 3 7 25 4, target 103. Use + - * / and each number at most once." --show-reasoning
+	$(PONDER) ask "Maya has 12 apples. She buys 3 bags with 15 apples each. She gives 9 apples to a friend. How many apples does Maya have now?" --json
+
+# The whole suite but the slow tests (those need minutes; `make test-all` runs them too).
+test: setup
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) bench/engine_vs_hf.py
+	$(PY) bench/sft_mfu.py
+
+# Retrain the bundled model from its recipe and copy it into the package.
+bundled: setup
+	$(PONDER) train --recipe recipes/default.toml --name bundled
+	rm -rf ponder/assets/default && cp -r runs/bundled/final ponder/assets/default

@@ -1,0 +1,193 @@
+"""Countdown: reach a target from a handful of numbers with + - * /, each used at most once.
+
+Instances are solvable by construction: the target is the value of a random expression over
+some of the numbers, with every intermediate result a positive integer (no remainders, no
+negatives, no zero). Any correct expression scores 1.0, not only the generator's.
+
+The reference trace is a short search. It proposes an expression, evaluates it step by step in
+longhand, and checks the result against the target; one or two failed tries ("too big",
+"too small") come before the one that works, which is the "try another strategy" habit RL
+should strengthen. Tries stay short (at most two operations) to bound the trace length.
+
+Difficulty:  1: 3 numbers in 1..10        2: 4 numbers in 1..10
+             3: 4 numbers in 1..20        4: 5 numbers, one large (25/50/75/100)
+             5: 6 numbers, two large
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections import Counter
+from dataclasses import dataclass
+
+from ponder.tasks import expressions, longhand
+from ponder.tasks.base import Problem, check_difficulty, rng_for
+from ponder.tasks.expressions import Tree
+
+_LARGE = (25, 50, 75, 100)
+MAX_VALUE = 1000  # no intermediate result above this, which keeps longhand steps short
+
+
+@dataclass(frozen=True)
+class _Level:
+    small: int  # how many numbers come from 1..small_max
+    small_max: int
+    large: int  # how many come from _LARGE
+    use: tuple[int, int]  # how many numbers the generated solution uses
+    min_target: int
+    max_target: int
+
+
+_LEVELS = {
+    1: _Level(3, 10, 0, (2, 2), 5, 100),
+    2: _Level(4, 10, 0, (3, 3), 10, 200),
+    3: _Level(4, 20, 0, (3, 3), 10, 500),
+    4: _Level(4, 10, 1, (3, 4), 20, 999),
+    5: _Level(4, 10, 2, (4, 5), 100, 999),
+}
+# How many failed tries the reference shows before the solution, weighted; harder levels
+# search a little more. Tries are dropped again if the trace would pass its length budget.
+_TRIES = {1: ([0, 1], [3, 2]), 2: ([0, 1, 2], [3, 4, 2])}
+_TRIES_DEFAULT = ([0, 1, 2], [2, 4, 3])
+_BUDGET = {1: 120, 2: 240, 3: 400, 4: 500, 5: 600}
+
+_PHRASINGS = [
+    "Using the numbers {listed}, make {target}. You may use + - * / and each number at "
+    "most once.",
+    "Reach {target} using {listed} with +, -, * and /. Each number can be used at most once.",
+    "Countdown: numbers {spaced}, target {target}. Use + - * / and each number at most once.",
+    "Make {target} from {listed}. Combine them with + - * /, using each number at most once.",
+]
+
+
+_APPLY = {"+": int.__add__, "-": int.__sub__, "*": int.__mul__, "/": int.__floordiv__}
+
+
+def _combine(rng: random.Random, a: int, b: int) -> tuple[str, int, int] | None:
+    """A random legal operation on a and b as (op, left, right), or None if none is."""
+    a, b = max(a, b), min(a, b)
+    ops = ["+"]
+    if a > b:
+        ops.append("-")
+    if 1 < b <= 9 and a * b <= MAX_VALUE:  # a one-digit factor keeps it to one line
+        ops.append("*")
+    if 2 <= b <= 9 and a % b == 0 and a > b:  # one-digit divisors keep division longhand
+        ops.append("/")
+    op = rng.choice(ops)
+    if op == "+" and a + b > MAX_VALUE:
+        return None
+    return op, a, b
+
+
+def _random_tree(rng: random.Random, numbers: list[int]) -> tuple[Tree, int] | None:
+    """Combine all of `numbers` pairwise at random; None if a step had no legal move."""
+    pool: list[tuple[Tree, int]] = [(n, n) for n in numbers]
+    while len(pool) > 1:
+        i, j = rng.sample(range(len(pool)), 2)
+        (ta, va), (tb, vb) = pool[i], pool[j]
+        step = _combine(rng, va, vb)
+        if step is None:
+            return None
+        op, left, right = step
+        if left != va:  # _combine put the larger value first
+            ta, tb = tb, ta
+        value = _APPLY[op](left, right)
+        pool = [p for k, p in enumerate(pool) if k not in (i, j)] + [((op, ta, tb), value)]
+    return pool[0]
+
+
+def _steps(tree: Tree) -> list[str]:
+    """Longhand for each operation of `tree`, in evaluation order."""
+    if isinstance(tree, int):
+        return []
+    op, left, right = tree
+    out = _steps(left) + _steps(right)
+    a, b = expressions.evaluate(left), expressions.evaluate(right)
+    out.append(longhand.calc(int(a), op, int(b))[1])
+    return out
+
+
+def _try_line(tree: Tree, value: int, target: int) -> str:
+    verdict = "yes" if value == target else ("too big" if value > target else "too small")
+    return f"try {expressions.render(tree)}: {'; '.join(_steps(tree))}; {verdict}."
+
+
+def _numbers(rng: random.Random, level: _Level) -> list[int]:
+    large = rng.sample(_LARGE, level.large)
+    return [rng.randint(1, level.small_max) for _ in range(level.small)] + large
+
+
+def _instance(rng: random.Random, level: _Level) -> tuple[list[int], Tree, int]:
+    """Numbers, a solution tree and its target value, retried until the target is fair."""
+    while True:  # each round has a good chance, so this ends after a few rounds
+        numbers = _numbers(rng, level)
+        used = rng.sample(numbers, rng.randint(*level.use))
+        built = _random_tree(rng, used)
+        if built is None:
+            continue
+        tree, target = built
+        if level.min_target <= target <= level.max_target and target not in numbers:
+            rng.shuffle(numbers)
+            return numbers, tree, target
+
+
+def _failed_tries(rng: random.Random, numbers: list[int], target: int, n: int) -> list[str]:
+    lines: list[str] = []
+    for _ in range(20 * n):  # a few rounds per try; giving up early only shortens the trace
+        if len(lines) == n:
+            break
+        built = _random_tree(rng, rng.sample(numbers, rng.randint(2, min(3, len(numbers)))))
+        if built is not None and built[1] != target:
+            line = _try_line(built[0], built[1], target)
+            if line not in lines:
+                lines.append(line)
+    return lines
+
+
+def score_countdown(problem: Problem, answer_text: str, *, numbers: tuple[int, ...],
+                    target: int) -> float:
+    """1.0 if the answer's expression uses only the given numbers, each at most once, and
+    equals the target exactly; 0.0 otherwise, including for anything unparseable."""
+    text = expressions.find_expression(answer_text)
+    tree = expressions.parse(text) if text is not None else None
+    if tree is None:
+        return 0.0
+    if Counter(expressions.leaves(tree)) - Counter(numbers):
+        return 0.0  # a number not given, or one used more often than given
+    try:
+        return 1.0 if expressions.evaluate(tree) == target else 0.0
+    except ZeroDivisionError:
+        return 0.0
+
+
+@dataclass(frozen=True)
+class CountdownTask:
+    name: str = "countdown"
+    max_difficulty: int = 5
+
+    def sample(self, seed: int, difficulty: int) -> Problem:
+        check_difficulty(self.name, difficulty, self.max_difficulty)
+        rng = rng_for(self.name, difficulty, seed)
+        numbers, tree, target = _instance(rng, _LEVELS[difficulty])
+        options, weights = _TRIES.get(difficulty, _TRIES_DEFAULT)
+        tries = _failed_tries(rng, numbers, target, rng.choices(options, weights)[0])
+        solution = _try_line(tree, target, target)
+        while tries and len("\n".join(tries + [solution])) > _BUDGET[difficulty]:
+            tries.pop()
+        reference = "\n".join(tries + [solution])
+        listed = ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
+        prompt = rng.choice(_PHRASINGS).format(
+            listed=listed if rng.random() < 0.5 else ", ".join(map(str, numbers)),
+            spaced=" ".join(map(str, numbers)),
+            target=target,
+        )
+        return Problem(
+            task=self.name,
+            difficulty=difficulty,
+            seed=seed,
+            prompt=prompt,
+            answer=expressions.render(tree),
+            reference=reference,
+            _verifier=functools.partial(score_countdown, numbers=tuple(numbers), target=target),
+        )

@@ -1,0 +1,121 @@
+import functools
+import re
+from collections import Counter
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ponder.tasks import expressions
+from ponder.tasks.base import Problem
+from ponder.tasks.countdown import CountdownTask, score_countdown
+
+TASK = CountdownTask()
+
+
+def make(numbers, target) -> Problem:
+    verifier = functools.partial(score_countdown, numbers=tuple(numbers), target=target)
+    return Problem("countdown", 1, 0, "", "", "", verifier)
+
+
+GAME = make([25, 5, 4, 3], 83)
+
+
+def given_numbers(problem) -> list[int]:
+    """The numbers a prompt offers (everything but the target)."""
+    target = int(expressions.evaluate(expressions.parse(problem.answer)))
+    found = [int(x) for x in re.findall(r"\d+", problem.prompt)]
+    found.remove(target)
+    return found
+
+
+@pytest.mark.parametrize("answer, score", [
+    ("(25-5)*4+3", 1.0),
+    ("Answer: (25-5)*4+3", 1.0),
+    ("(25-5)*4+3 = 83", 1.0),
+    ("4*(25-5)+3", 1.0),  # any correct expression counts, not only the reference's
+    ("(25-5)*4+3+0", 0.0),  # 0 was not given
+    ("(25-5)*4+3-3+3", 0.0),  # 3 used three times
+    ("(25-5)*4", 0.0),  # 80, wrong value
+    ("25/(5-5)+83", 0.0),  # division by zero, and 5 twice
+    ("83", 0.0),
+    ("", 0.0),
+    ("__import__('os').system('echo hi')", 0.0),
+    ("(25-5)*4+3)))", 1.0),  # stray closing brackets from prose are forgiven
+    ("(25-5)*(4+3", 0.0),
+    ("-(3-25)*4-5", 0.0),
+])
+def test_verify(answer, score):
+    assert GAME.verify(answer) == score
+
+
+def test_exact_rational_arithmetic():
+    # 7/2*2 passes through 3.5: fine in exact arithmetic, and it does not need to be whole.
+    assert make([7, 2, 2], 7).verify("7/2*2") == 1.0
+    assert make([1, 3, 3], 1).verify("1/3*3") == 1.0
+
+
+def test_repeated_given_numbers_can_each_be_used():
+    assert make([5, 5, 2], 50).verify("5*5*2") == 1.0
+    assert make([5, 2], 50).verify("5*5*2") == 0.0
+
+
+@given(st.text(max_size=120))
+def test_verify_never_raises(text):
+    assert GAME.verify(text) in (0.0, 1.0)
+
+
+@given(st.text(alphabet="0123456789()+-*/ =", max_size=60))
+def test_verify_never_raises_on_expression_like_text(text):
+    assert GAME.verify(text) in (0.0, 1.0)
+
+
+@pytest.mark.parametrize("difficulty, count", [(1, 3), (2, 4), (3, 4), (4, 5), (5, 6)])
+def test_instances_are_solvable_and_sized(difficulty, count):
+    for seed in range(60):
+        p = TASK.sample(seed, difficulty)
+        numbers = given_numbers(p)
+        assert len(numbers) == count
+        leaves = list(expressions.leaves(expressions.parse(p.answer)))
+        assert not Counter(leaves) - Counter(numbers)
+        target = int(expressions.evaluate(expressions.parse(p.answer)))
+        assert target not in numbers and target > 0
+
+
+def test_solution_steps_are_whole_and_positive():
+    def walk(tree):
+        if isinstance(tree, int):
+            return
+        value = expressions.evaluate(tree)
+        assert value.denominator == 1 and value > 0, tree
+        walk(tree[1])
+        walk(tree[2])
+
+    for d in range(1, 6):
+        for seed in range(60):
+            walk(expressions.parse(TASK.sample(seed, d).answer))
+
+
+def test_reference_is_a_short_search():
+    tries = Counter()
+    for seed in range(200):
+        ref = TASK.sample(seed, 4).reference
+        lines = [line for line in ref.splitlines() if line.startswith("try ")]
+        assert lines[-1].endswith("yes.") and all(line.endswith(("too big.", "too small."))
+                                                  for line in lines[:-1])
+        tries[len(lines) - 1] += 1
+    # Most traces show at least one failed try, and none shows more than two.
+    assert set(tries) <= {0, 1, 2} and tries[0] < 100 and tries[1] and tries[2]
+
+
+def test_reference_ends_with_the_answer_expression():
+    for seed in range(30):
+        p = TASK.sample(seed, 3)
+        last_try = [line for line in p.reference.splitlines() if line.startswith("try ")][-1]
+        assert last_try.startswith(f"try {p.answer}: ")
+
+
+def test_example():
+    p = TASK.sample(7, 2)
+    assert "at most once" in p.prompt and str(22) in p.prompt
+    assert p.answer == "9+6+7" and p.verify("9+6+7 = 22") == 1.0
