@@ -41,6 +41,10 @@ class Tokenizer:
 
     def __init__(self, backend):
         self.backend = backend
+        # Text a user typed never becomes a control token: "</think>" in a prompt stays six
+        # characters, so no prompt can close the hidden reasoning or fake a role. ponder inserts
+        # special ids itself (chat.py) and never parses them out of text.
+        backend.encode_special_tokens = True
         ids = {tok: backend.token_to_id(tok) for tok in SPECIAL_TOKENS}
         missing = [tok for tok, i in ids.items() if i is None]
         if missing:

@@ -7,6 +7,7 @@ uninterrupted run would have seen, with nothing but the step number saved.
 
 from __future__ import annotations
 
+import functools
 import random
 from typing import Iterable
 
@@ -54,6 +55,14 @@ def batch_for_step(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """inputs (B, T), targets (B, T), loss mask (B, T) float for optimizer step `step` (0-based)."""
     pool, index = divmod(step, STEPS_PER_POOL)
+    groups = _pool_batches(tok, pool, run_seed, batch_size, families, developer_rate, max_len)
+    return collate(groups[index], tok.special.pad)
+
+
+@functools.lru_cache(maxsize=2)
+def _pool_batches(tok, pool, run_seed, batch_size, families, developer_rate, max_len) -> list[list]:
+    """The pool's examples sorted by length, cut into batches, in a seeded order. Cached: the
+    16 steps of a pool share one generation pass."""
     examples = []
     for seed in pool_seeds(run_seed, pool, batch_size):
         problem = sample_mix(seed, families=families)
@@ -63,7 +72,7 @@ def batch_for_step(
     examples.sort(key=lambda e: len(e[0]))
     groups = [examples[i : i + batch_size] for i in range(0, len(examples), batch_size)]
     random.Random(run_seed * 7919 + pool).shuffle(groups)
-    return collate(groups[index], tok.special.pad)
+    return groups
 
 
 def collate(examples: Iterable[tuple[list[int], list[int]]], pad: int):
