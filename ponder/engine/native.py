@@ -192,6 +192,8 @@ class NativeEngine:
 
     def _stop_string_hit(self, tokens_out, rows: _Rows, params, j: int) -> torch.Tensor:
         hit = torch.zeros(len(rows.index), dtype=torch.bool)
+        if not any(p.stop for p in params):
+            return hit
         for r, original in enumerate(rows.index.tolist()):
             stops = params[original].stop
             if stops and not rows.in_reasoning[r] and not rows.finished[r]:

@@ -72,6 +72,7 @@ class Tokenizer:
     def load(cls, path: Path) -> "Tokenizer":
         from tokenizers import Tokenizer as Backend
 
+        path = Path(path)
         if not path.is_file():
             raise UserError(f"missing tokenizer file {path}")
         try:

@@ -108,7 +108,7 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
         record = {
             "step": step + 1, "loss": round(loss.item(), 5), "lr": lr, "grad_norm": round(float(grad_norm), 4),
             "tokens": real_tokens, "tokens_per_s": round(real_tokens / elapsed, 1),
-            "step_time_s": round(elapsed, 4), "mfu": round(flops / elapsed / peak, 4),
+            "step_time_s": round(elapsed, 4), "flops": flops, "mfu": round(flops / elapsed / peak, 4),
         }
         done = step + 1
         if done == cfg.steps or (cfg.eval_every and done % cfg.eval_every == 0):

@@ -68,7 +68,6 @@ def cli_train(tmp_path: Path, name: str, steps: int, *extra: str) -> subprocess.
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.slow
 def test_sigkill_then_resume_continues_exactly_where_it_was(tmp_path):
     steps = 60
     whole = cli_train(tmp_path, "whole", steps)

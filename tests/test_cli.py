@@ -1,0 +1,108 @@
+"""The `ponder` command as a user runs it: JSON shape, exit codes, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ponder.cli import main
+from ponder.engine.spec import BUNDLED
+from ponder.model.checkpoint import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory, tiny_model, tok):
+    path = tmp_path_factory.mktemp("cli") / "ckpt"
+    save_checkpoint(tiny_model, tok, path)
+    return path
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_ask_json_prints_exactly_one_object(capsys, ckpt):
+    code, out, _ = run_cli(capsys, "ask", "What is 2 + 2?", "--model", str(ckpt), "--json", "--budget", "5")
+    assert code == 0
+    assert len(out.strip().splitlines()) == 1
+    data = json.loads(out)
+    assert set(data) == {"answer", "usage", "finish_reason"}
+    assert set(data["usage"]) == {"prompt_tokens", "completion_tokens", "reasoning_tokens"}
+    assert 1 <= data["usage"]["reasoning_tokens"] <= 5
+    assert data["usage"]["completion_tokens"] >= data["usage"]["reasoning_tokens"]
+    assert data["finish_reason"] in ("stop", "length")
+
+
+def test_ask_json_with_reasoning(capsys, ckpt):
+    code, out, _ = run_cli(capsys, "ask", "Hi", "--model", str(ckpt), "--json", "--show-reasoning", "--effort", "minimal")
+    data = json.loads(out)
+    assert code == 0 and isinstance(data["reasoning"], str)
+    assert data["usage"]["reasoning_tokens"] <= 16
+
+
+def test_plain_ask_hides_reasoning_and_reports_usage_on_stderr(capsys, ckpt):
+    code, out, err = run_cli(capsys, "ask", "Hi", "--model", str(ckpt), "--budget", "3", "--max-completion-tokens", "6")
+    assert code == 0
+    assert "Thinking" not in out
+    assert "reasoning +" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["ask", "hi", "--model", "/no/such/dir"], "unknown model spec '/no/such/dir'"),
+        (["ask", "hi", "--model", "hf:gpt2"], "hf: kind is not available yet"),
+        (["ask", "7 " * 600, "--model", "CKPT"], "context is 128"),
+        (["tasks", "sonnets"], "unknown task 'sonnets'"),
+        (["tasks", "countdown", "--difficulty", "0"], "valid difficulties are 1..5"),
+        (["train", "--steps", "lots"], "steps: expected int"),
+    ],
+)
+def test_user_errors_are_one_line_and_exit_2(capsys, ckpt, argv, message):
+    argv = [str(ckpt) if a == "CKPT" else a for a in argv]
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_missing_checkpoint_file_is_named(capsys, ckpt, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in ("config.json", "tokenizer.json"):
+        (broken / f).write_bytes((ckpt / f).read_bytes())
+    code, _, err = run_cli(capsys, "ask", "hi", "--model", str(broken))
+    assert code == 2 and "missing model.safetensors" in err
+
+
+@pytest.mark.parametrize("argv", [["ask", "hi", "--budget", "0"], ["ask", "hi", "--effort", "extreme"]])
+def test_bad_flags_exit_2(argv):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+
+
+def test_export_command(capsys, ckpt, tmp_path):
+    code, out, _ = run_cli(capsys, "export", str(ckpt), "--format", "hf", str(tmp_path / "hf"))
+    assert code == 0 and (tmp_path / "hf" / "model.safetensors").is_file()
+
+
+def test_real_process_error_has_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "ponder", "ask", "hi", "--model", str(tmp_path / "x")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("ponder ask: error:") and "Traceback" not in proc.stderr
+
+
+needs_bundled = pytest.mark.skipif(not (BUNDLED / "config.json").is_file(), reason="bundled model not built")
+
+
+@needs_bundled
+def test_bundled_model_answers_the_readme_question(capsys):
+    code, out, _ = run_cli(capsys, "ask", "What is 347 * 29?", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["answer"].strip() == "10063" and data["finish_reason"] == "stop"
+    assert data["usage"]["reasoning_tokens"] > 10
