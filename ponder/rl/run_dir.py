@@ -21,6 +21,10 @@ from ponder.errors import UserError
 from ponder.model.checkpoint import load_checkpoint, save_checkpoint
 
 
+# Fields that do not change the training trajectory (or only lengthen it) may differ on resume.
+RESUME_MAY_CHANGE = frozenset({"steps", "eval_every", "eval_problems", "checkpoint_every", "keep_checkpoints", "threads"})
+
+
 class RunDir:
     def __init__(self, root: Path | str):
         self.root = Path(root)
@@ -43,11 +47,11 @@ class RunDir:
             )
         if resume and latest is not None:
             saved = json.loads(self.config_path.read_text())
-            changed = sorted(k for k in config if k not in ("steps",) and saved.get(k) != config[k])
+            changed = sorted(k for k in config if k not in RESUME_MAY_CHANGE and saved.get(k) != config[k])
             if changed:
                 raise UserError(
                     f"--resume continues {self.root} with its saved config; these flags differ from it: "
-                    f"{', '.join(changed)} (only --steps may change on resume)"
+                    f"{', '.join(changed)} (on resume only {', '.join(sorted(RESUME_MAY_CHANGE))} may change)"
                 )
             self.config_path.write_text(json.dumps(config, indent=2))
             self._truncate_metrics(int(torch.load(latest / "trainer_state.pt", weights_only=False)["step"]))
