@@ -35,7 +35,6 @@ class _Rows:
     generated: torch.Tensor
     max_new: torch.Tensor
     finished: torch.Tensor
-    stopped: torch.Tensor  # finished by a stop token or string (else by length)
     temperature: torch.Tensor
     top_k: torch.Tensor
     top_p: torch.Tensor
@@ -110,7 +109,6 @@ class NativeEngine:
             generated=torch.zeros(B, dtype=torch.long),
             max_new=max_new,
             finished=torch.zeros(B, dtype=torch.bool),
-            stopped=torch.zeros(B, dtype=torch.bool),
             temperature=torch.tensor([float(p.temperature) for p in params]),
             top_k=torch.tensor([p.top_k for p in params]),
             top_p=torch.tensor([float(p.top_p) for p in params]),
@@ -123,6 +121,7 @@ class NativeEngine:
         generators = [torch.Generator().manual_seed(p.seed) if p.seed is not None else None for p in params]
         tokens_out = torch.full((B, steps), sp.pad, dtype=torch.long)
         logprobs_out = torch.zeros((B, steps)) if want_logprobs else None
+        stopped_out = torch.zeros(B, dtype=torch.bool)  # by a stop token or string; else by length
 
         tokens = torch.full((B, P), sp.pad, dtype=torch.long)
         for i, p in enumerate(prompts):
@@ -138,7 +137,7 @@ class NativeEngine:
         logits = self.model(tokens, positions, cache, 0, mask, last_only=True)[:, -1]  # (B, V)
 
         for j in range(steps):
-            token = self._choose(logits, rows, generators, j)
+            token = self._choose(logits, rows, generators)
             if logprobs_out is not None:
                 logprobs_out[rows.index, j] = logits.float().log_softmax(-1).gather(1, token[:, None]).squeeze(1)
             live = ~rows.finished
@@ -149,7 +148,7 @@ class NativeEngine:
             stop_now = live & ~rows.in_reasoning & is_stop
             rows.in_reasoning &= ~(token == sp.think_close)
             stop_now |= live & self._stop_string_hit(tokens_out, rows, params, j)
-            rows.stopped |= stop_now
+            stopped_out[rows.index[stop_now]] = True
             rows.finished |= stop_now | (rows.generated >= rows.max_new)
             if bool(rows.finished.all()):
                 break
@@ -165,9 +164,12 @@ class NativeEngine:
             # (discarded) positions inside the rotary table when a long prompt filled the context.
             positions = (S - 1 - rows.pad).clamp_max(cfg.max_seq_len - 1).unsqueeze(1)
             logits = self.model(token.unsqueeze(1), positions, cache, S - 1, key_valid[:, None, None, :S])[:, -1]
-        return [self._completion(prompts[i], tokens_out[i], logprobs_out, i, params[i]) for i in range(B)]
+        return [
+            self._completion(prompts[i], tokens_out[i], logprobs_out, i, params[i], bool(stopped_out[i]))
+            for i in range(B)
+        ]
 
-    def _choose(self, logits, rows: _Rows, generators, step: int) -> torch.Tensor:
+    def _choose(self, logits, rows: _Rows, generators) -> torch.Tensor:
         banned = torch.where(rows.in_reasoning.unsqueeze(1), self.ban_in_reasoning, self.ban_in_answer)
         logits = logits.masked_fill(banned, float("-inf"))
         sampled = rows.temperature > 0
@@ -212,17 +214,16 @@ class NativeEngine:
             return ids[:k], ids[k:]
         return ids, []
 
-    def _completion(self, prompt, row_tokens, logprobs_out, i: int, params: SamplingParams) -> Completion:
+    def _completion(self, prompt, row_tokens, logprobs_out, i: int, params: SamplingParams, stopped: bool):
         sp = self.tok.special
         n = int((row_tokens != sp.pad).sum())  # pad is banned, so it only marks unused steps
         ids = row_tokens[:n].tolist()
         reasoning_ids, answer_ids = self._split(ids, params)
-        stopped = bool(answer_ids) and (answer_ids[-1] == sp.end or answer_ids[-1] in params.stop_token_ids)
-        visible = answer_ids[:-1] if stopped else answer_ids
-        answer = self.tok.decode(visible)
+        by_token = stopped and bool(answer_ids) and (answer_ids[-1] == sp.end or answer_ids[-1] in params.stop_token_ids)
+        answer = self.tok.decode(answer_ids[:-1] if by_token else answer_ids)
         for s in params.stop:
             if s in answer:
-                answer, stopped = answer[: answer.index(s)], True
+                answer = answer[: answer.index(s)]
         reasoning = self.tok.decode(t for t in reasoning_ids if t != sp.think_close)
         return Completion(
             reasoning=reasoning,

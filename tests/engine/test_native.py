@@ -114,6 +114,7 @@ def test_control_tokens_never_appear_in_completions(engine, tok):
 def test_ignore_eos_runs_to_the_limit(engine):
     for c in ask(engine, PROMPTS, reasoning_budget=2, ignore_eos=True, max_completion_tokens=15):
         assert c.completion_tokens == 15
+        assert c.finish_reason == "length"  # even if the last token happened to be the end token
 
 
 def test_prompt_longer_than_the_context_is_a_user_error(engine):
