@@ -35,6 +35,24 @@ def best_of(repeats: int, fn) -> float:
     return min(times)
 
 
+def matmul_floor(model, batch: int, repeats: int) -> float:
+    """Seconds for just the weight matmuls of one decode step at `batch`: work any engine must do
+    with these weights in fp32, so HF's step time over this bounds any engine's speed-up."""
+    import torch.nn.functional as F
+
+    cfg = model.cfg
+    x, h = torch.randn(batch, cfg.dim), torch.randn(batch, cfg.hidden_dim)
+
+    def step():
+        with torch.inference_mode():
+            for b in model.blocks:
+                F.linear(x, b.qkv.weight), F.linear(x, b.out.weight)
+                F.linear(x, b.gate_up.weight), F.linear(h, b.down.weight)
+            F.linear(x, model.head.weight)
+
+    return best_of(repeats * 20, step)
+
+
 def hf_generate(hf, prompts: list[list[int]], pad: int, end: int, new_tokens: int, fixed: bool):
     width = max(map(len, prompts))
     ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
@@ -75,11 +93,18 @@ def main() -> None:
     print(f"fixed length: {args.new_tokens} new tokens per row, real task prompts")
     print(f"{'batch':>5} {'ponder tok/s':>13} {'HF tok/s':>10} {'ratio':>7}")
     fixed = SamplingParams(max_completion_tokens=args.new_tokens, ignore_eos=True)
+    bounds = []
     for b in batches:
         t_ours = best_of(args.repeats, lambda: engine.generate_ids(prompts[:b], fixed))
         t_hf = best_of(args.repeats, lambda: hf_generate(hf, prompts[:b], pad, end, args.new_tokens, fixed=True))
         n = b * args.new_tokens
         print(f"{b:>5} {n / t_ours:>13.0f} {n / t_hf:>10.0f} {t_hf / t_ours:>6.2f}x")
+        floor = matmul_floor(engine.model, b, args.repeats)
+        bounds.append((b, t_ours / args.new_tokens, t_hf / args.new_tokens, floor))
+    print("\nper decode step: ponder, HF, and the weight matmuls alone (any fp32 engine's floor)")
+    for b, ours, theirs, floor in bounds:
+        print(f"  batch {b:>3}: ponder {ours * 1e3:.2f} ms, HF {theirs * 1e3:.2f} ms, matmuls {floor * 1e3:.2f} ms"
+              f" -> no engine can beat HF by more than {theirs / floor:.1f}x here")
 
     print("\nnatural stop at the end token (rollout-like), useful tokens per second")
     print(f"{'batch':>5} {'ponder tok/s':>13} {'HF tok/s':>10} {'ratio':>7}")

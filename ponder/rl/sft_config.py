@@ -12,6 +12,8 @@ from ponder.tasks.mix import DEFAULT_FAMILIES
 
 @dataclass(frozen=True)
 class SFTConfig:
+    """Defaults are the bundled model's recipe (recipes/default.toml)."""
+
     # --- run ---
     name: str = field("sft", "run name; files go to OUT_DIR/NAME")
     out_dir: str = field("runs", "directory that holds runs")
@@ -30,16 +32,16 @@ class SFTConfig:
     batch_size: int = field(64, "examples per step")
     developer_prompt_rate: float = field(0.2, "share of examples that start with a developer message")
     # --- optimisation ---
-    steps: int = field(2000, "optimizer steps")
+    steps: int = field(3500, "optimizer steps")
     lr: float = field(2e-3, "peak learning rate (AdamW)")
     min_lr_ratio: float = field(0.1, "final learning rate as a share of lr (cosine decay)")
-    warmup_steps: int = field(100, "linear warm-up steps")
+    warmup_steps: int = field(60, "linear warm-up steps")
     weight_decay: float = field(0.1, "AdamW weight decay on matrices")
     grad_clip: float = field(1.0, "clip the gradient norm to this (0 = off)")
     # --- bookkeeping ---
-    eval_every: int = field(250, "held-out pass@1 every N steps (0 = only at the end)")
-    eval_problems: int = field(128, "held-out problems per evaluation")
-    checkpoint_every: int = field(100, "save a resumable checkpoint every N steps")
+    eval_every: int = field(500, "held-out pass@1 every N steps (0 = only at the end)")
+    eval_problems: int = field(96, "held-out problems per evaluation")
+    checkpoint_every: int = field(50, "save a resumable checkpoint every N steps")
     keep_checkpoints: int = field(2, "how many recent checkpoints to keep")
     threads: int = field(0, "torch CPU threads (0 = all cores)")
 

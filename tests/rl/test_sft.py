@@ -119,3 +119,8 @@ def test_bad_recipe_file(tmp_path):
         build_config(SFTConfig, tmp_path / "bad.toml")
     with pytest.raises(UserError, match="does not exist"):
         build_config(SFTConfig, tmp_path / "missing.toml")
+
+
+def test_the_bundled_recipe_is_the_default_config():
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "default.toml"
+    assert build_config(SFTConfig, recipe) == SFTConfig()
