@@ -11,12 +11,12 @@ $(VENV)/.ponder-installed: pyproject.toml scripts/setup.sh
 
 setup: $(VENV)/.ponder-installed
 
-# The main job on the bundled model: think at each effort level, then show the hidden reasoning.
+# The main job on the bundled model: think at two effort levels, then measure held-out
+# pass@1 at every effort level on 60 problems it never saw in training.
 run: setup
 	$(PONDER) ask "What is 347 * 29?" --effort high --show-reasoning
 	$(PONDER) ask "What is 347 * 29?" --effort minimal --json
-	$(PONDER) ask "Countdown: numbers 3 7 25 4, target 103. Use + - * / and each number at most once." --show-reasoning
-	$(PONDER) ask "Maya has 12 apples. She buys 3 bags with 15 apples each. She gives 9 apples to a friend. How many apples does Maya have now?" --json
+	$(PY) bench/heldout_by_effort.py --n 60
 
 # The whole suite but the slow tests (those need minutes; `make test-all` runs them too).
 test: setup
