@@ -89,6 +89,8 @@ def load_toml(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise UserError(f"recipe file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read recipe {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"recipe {path} is not valid TOML: {exc}") from None
     flat: dict[str, Any] = {}

@@ -7,6 +7,7 @@ count, so billing and hiding are decided by the caller, not re-derived from text
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, Sequence
 
@@ -44,8 +45,8 @@ class SamplingParams:
             raise UserError(f"max_completion_tokens must be at least 1, got {self.max_completion_tokens}")
         if self.reasoning_budget is not None and self.reasoning_budget < 0:
             raise UserError(f"reasoning budget must be >= 0 (0 = no reasoning), got {self.reasoning_budget}")
-        if self.temperature < 0:
-            raise UserError(f"temperature must be >= 0, got {self.temperature}")
+        if not math.isfinite(self.temperature) or self.temperature < 0:
+            raise UserError(f"temperature must be a finite number >= 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise UserError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:

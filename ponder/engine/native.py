@@ -77,13 +77,14 @@ class NativeEngine:
         params = per_request(params, len(prompt_ids))
         prompts = []
         for ids, p in zip(prompt_ids, params):
+            # Budget 0: the reasoning is closed in the prompt, so no reasoning token is spent.
+            ids = list(ids) + [self.tok.special.think_close] if p.reasoning_budget == 0 else list(ids)
             if len(ids) >= self.context_length:
                 raise UserError(
                     f"prompt is {len(ids)} tokens but the model's context is {self.context_length}; "
-                    f"shorten it to at most {self.context_length - 1} tokens"
+                    f"shorten it to at most {self.context_length - 1} tokens, leaving room to answer"
                 )
-            # Budget 0: the reasoning is closed in the prompt, so no reasoning token is spent.
-            prompts.append(list(ids) + [self.tok.special.think_close] if p.reasoning_budget == 0 else list(ids))
+            prompts.append(ids)
         out: list[Completion | None] = [None] * len(prompts)
         # Similar lengths share a batch, so little of each batch is padding.
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -108,7 +109,7 @@ class NativeEngine:
             reasoning_used=torch.zeros(B, dtype=torch.long),
             generated=torch.zeros(B, dtype=torch.long),
             max_new=max_new,
-            finished=torch.zeros(B, dtype=torch.bool),
+            finished=max_new <= 0,
             temperature=torch.tensor([float(p.temperature) for p in params]),
             top_k=torch.tensor([p.top_k for p in params]),
             top_p=torch.tensor([float(p.top_p) for p in params]),

@@ -35,6 +35,8 @@ def as_messages(prompt: str | Iterable[Message | Mapping[str, str]]) -> list[Mes
         return [Message("user", prompt)]
     out = []
     for m in prompt:
+        if not isinstance(m, Message) and not (isinstance(m, Mapping) and "role" in m and "content" in m):
+            raise UserError(f"each message needs a role and a content, got {m!r}")
         out.append(m if isinstance(m, Message) else Message(m["role"], m["content"]))
     return out
 

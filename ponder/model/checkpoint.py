@@ -23,8 +23,11 @@ CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json
 def write_atomically(path: Path, fill) -> None:
     """Call fill(tmp_dir), then move tmp_dir to path, replacing any previous version."""
     path = Path(path)
+    # Leftovers of a save killed mid-way (any pid) are garbage: the target is either the old
+    # complete version or the new complete one, never a temp directory.
+    for stale in path.parent.glob(f".{path.name}.*-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     fill(tmp)
     old = path.with_name(f".{path.name}.old-{os.getpid()}")

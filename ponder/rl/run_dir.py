@@ -12,6 +12,7 @@ metrics written after that checkpoint are dropped so the resumed run does not lo
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -19,6 +20,24 @@ import torch
 
 from ponder.errors import UserError
 from ponder.model.checkpoint import load_checkpoint, save_checkpoint
+
+
+def replace_text(path: Path, text: str) -> None:
+    """Write a file so a kill mid-write leaves the old version, never half of the new one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _records(path: Path) -> list[tuple[str, dict]]:
+    """(line, record) of a JSONL file, skipping a torn last line left by a crash."""
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append((line, json.loads(line)))
+        except json.JSONDecodeError:
+            continue
+    return out
 
 
 # Fields that do not change the training trajectory (or only lengthen it) may differ on resume.
@@ -53,27 +72,30 @@ class RunDir:
                     f"--resume continues {self.root} with its saved config; these flags differ from it: "
                     f"{', '.join(changed)} (on resume only {', '.join(sorted(RESUME_MAY_CHANGE))} may change)"
                 )
-            self.config_path.write_text(json.dumps(config, indent=2))
-            self._truncate_metrics(int(torch.load(latest / "trainer_state.pt", weights_only=False)["step"]))
+            step = int(torch.load(latest / "trainer_state.pt", weights_only=False)["step"])
+            if config["steps"] < step:
+                raise UserError(f"--steps {config['steps']} is below the checkpoint's step {step}; "
+                                f"pass --steps {step} or more to resume {self.root}")
+            replace_text(self.config_path, json.dumps(config, indent=2))
+            self._truncate_metrics(step)
             return latest
         self.root.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(json.dumps(config, indent=2))
-        self.metrics_path.write_text("")
+        replace_text(self.config_path, json.dumps(config, indent=2))
+        replace_text(self.metrics_path, "")
         return None
 
     def _truncate_metrics(self, step: int) -> None:
         if not self.metrics_path.exists():
             return
-        kept = [line for line in self.metrics_path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
-        self.metrics_path.write_text("".join(line + "\n" for line in kept))
+        kept = [line for line, record in _records(self.metrics_path) if record.get("step", 0) <= step]
+        replace_text(self.metrics_path, "".join(line + "\n" for line in kept))
 
     def log(self, record: dict) -> None:
         with self.metrics_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
     def metrics(self) -> list[dict]:
-        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+        return [record for _, record in _records(self.metrics_path)]
 
     def save(self, step: int, model, tok, optimizer, keep: int) -> Path:
         path = self.checkpoints / f"step_{step:06d}"

@@ -83,11 +83,11 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
             model = GPT(cfg.model_config())
         state, start_step = None, 0
     optimizer = make_optimizer(model, cfg)
+    peak = measure_matmul_peak()  # before the RNG restore: it draws random matrices
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
     model.train()
-    peak = measure_matmul_peak()
     bar = tqdm(total=cfg.steps, initial=start_step, desc=f"sft {cfg.name}", disable=not progress, unit="step")
     for step in range(start_step, cfg.steps):
         started = time.perf_counter()

@@ -125,7 +125,7 @@ def test_prompt_longer_than_the_context_is_a_user_error(engine):
 @pytest.mark.parametrize(
     "bad",
     [dict(max_completion_tokens=0), dict(reasoning_budget=-1), dict(temperature=-0.1), dict(top_p=0.0),
-     dict(top_k=-2), dict(stop="x")],
+     dict(top_k=-2), dict(stop="x"), dict(temperature=float("inf"))],
 )
 def test_invalid_sampling_params(bad):
     with pytest.raises(UserError):
@@ -137,3 +137,8 @@ def test_generation_stops_at_the_context_edge(engine, tok):
     c = ask(engine, [prompt], max_completion_tokens=100)[0]
     assert c.prompt_tokens + c.completion_tokens == 128
     assert c.finish_reason == "length"
+
+
+def test_a_message_without_a_role_is_a_user_error(engine):
+    with pytest.raises(UserError, match="needs a role and a content"):
+        engine.generate([[{"content": "hi"}]], SamplingParams())

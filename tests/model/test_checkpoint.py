@@ -70,3 +70,11 @@ def test_corrupt_tokenizer(ckpt):
     (ckpt / "tokenizer.json").write_text('{"version": "1.0"}')
     with pytest.raises(UserError, match="tokenizer"):
         load_checkpoint(ckpt)
+
+
+def test_leftovers_of_a_killed_save_do_not_block_the_next(ckpt, tiny_model, tok):
+    (ckpt.parent / f".{ckpt.name}.old-99999").mkdir()
+    (ckpt.parent / f".{ckpt.name}.old-99999" / "x").write_text("junk")
+    (ckpt.parent / f".{ckpt.name}.tmp-12345").mkdir()
+    save_checkpoint(tiny_model, tok, ckpt)
+    assert not [p for p in ckpt.parent.iterdir() if p.name.startswith(".")]

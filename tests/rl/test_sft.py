@@ -106,6 +106,8 @@ def test_recipe_and_flags_validate_into_the_config(tmp_path):
         ({"families": "arithmetic,poetry"}, "families"),
         ({"dim": 65}, "divisible"),
         ({"steps": 0}, "steps must be at least 1"),
+        ({"n_heads": 0}, "n_heads must be a positive integer"),
+        ({"vocab_size": 100}, "vocab_size must be at least 265"),
     ],
 )
 def test_bad_fields_are_named(overrides, message):
@@ -124,3 +126,9 @@ def test_bad_recipe_file(tmp_path):
 def test_the_bundled_recipe_is_the_default_config():
     recipe = Path(__file__).resolve().parents[2] / "recipes" / "default.toml"
     assert build_config(SFTConfig, recipe) == SFTConfig()
+
+
+def test_resume_refuses_fewer_steps_than_the_checkpoint(tmp_path):
+    train_sft(tiny_cfg(tmp_path, name="short", steps=3, checkpoint_every=3), progress=False)
+    with pytest.raises(UserError, match="below the checkpoint's step 3"):
+        train_sft(tiny_cfg(tmp_path, name="short", steps=2), resume=True, progress=False)
