@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from ponder.errors import UserError
-from ponder.model.tokenizer import ROLES, Tokenizer, role_token
+from ponder.model.tokenizer import ROLES, Tokenizer
 
 
 @dataclass(frozen=True)
@@ -65,5 +65,3 @@ CHAT_TEMPLATE = (
     "{{ '<|bos|>' }}{% for m in messages %}{{ '<|' + m['role'] + '|>' + m['content'] + '<|end|>' }}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|assistant|><think>' }}{% endif %}"
 )
-
-__all__ = ["Message", "as_messages", "encode_prompt", "encode_completion", "CHAT_TEMPLATE", "role_token"]

@@ -94,9 +94,6 @@ class RunDir:
         with self.metrics_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
-    def metrics(self) -> list[dict]:
-        return [record for _, record in _records(self.metrics_path)]
-
     def save(self, step: int, model, tok, optimizer, keep: int) -> Path:
         path = self.checkpoints / f"step_{step:06d}"
         state = {"step": step, "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state()}

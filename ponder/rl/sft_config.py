@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ponder.config import field
 from ponder.model.config import ModelConfig
+from ponder.model.tokenizer import SPECIAL_TOKENS
 from ponder.tasks import TASKS
 from ponder.tasks.mix import DEFAULT_FAMILIES
 
@@ -58,8 +59,6 @@ class SFTConfig:
             raise ValueError("lr must be > 0 and min_lr_ratio in [0, 1]")
         if self.eval_every < 0 or self.warmup_steps < 0 or self.threads < 0:
             raise ValueError("eval_every, warmup_steps and threads must be >= 0")
-        from ponder.model.tokenizer import SPECIAL_TOKENS
-
         if self.vocab_size < 256 + len(SPECIAL_TOKENS):  # byte-level BPE keeps all 256 bytes
             raise ValueError(f"vocab_size must be at least {256 + len(SPECIAL_TOKENS)}, got {self.vocab_size}")
         self.model_config()  # shape errors surface now, not after the tokenizer is trained
