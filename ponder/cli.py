@@ -88,9 +88,21 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ponder.config import build_config, config_overrides
+    from ponder.serve.run import serve
+    from ponder.serve.settings import ServeConfig
+
+    cfg = build_config(ServeConfig, Path(args.config) if args.config else None, config_overrides(args, ServeConfig))
+    serve(cfg)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ponder.config import add_config_flags
     from ponder.rl.sft_config import SFTConfig
+    from ponder.serve.accounts_cli import register as register_accounts
+    from ponder.serve.settings import ServeConfig
     from ponder.think.budget import DEFAULT_EFFORT, EFFORT_BUDGETS
 
     parser = argparse.ArgumentParser(prog="ponder", description="Models that think before they answer.")
@@ -125,6 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["hf"], required=True, help="hf: a transformers Llama directory")
     export.add_argument("out", metavar="OUT", help="output directory")
     export.set_defaults(func=cmd_export)
+
+    serve = sub.add_parser("serve", help="serve a model behind an OpenAI-compatible API",
+                           description="Serve /v1/chat/completions, /v1/responses and /v1/models. "
+                           "Every config field can be set by a flag; flags win over --config.")
+    serve.add_argument("--config", default=None, metavar="FILE", help="TOML file of the settings below")
+    add_config_flags(serve, ServeConfig)
+    serve.set_defaults(func=cmd_serve)
+    register_accounts(sub)
 
     tasks = sub.add_parser("tasks", help="list task families or show a sample problem")
     tasks.add_argument("name", nargs="?", default=None, help="a task family to sample from")

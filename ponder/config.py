@@ -105,9 +105,11 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type) -> None:
     for f in dataclasses.fields(cls):
         typ = hints[f.name]
         choices = get_args(typ) if get_origin(typ) is Literal else None
+        # A bare boolean flag means true (`--require-key`); `--require-key false` still works.
+        flag_only = {"nargs": "?", "const": "true"} if typ is bool else {}
         parser.add_argument(
             f"--{f.name.replace('_', '-')}", dest=f.name, default=None, metavar=None if choices else f.name.upper(),
-            choices=choices, help=f"{f.metadata.get('help', '')} (default: {f.default})",
+            choices=choices, help=f"{f.metadata.get('help', '')} (default: {f.default})", **flag_only,
         )
 
 

@@ -4,8 +4,9 @@
 
 A generation prompt ends with `<|assistant|><think>`: the model always starts in its hidden
 reasoning, and the engine (not the model) decides when a budget forces `</think>`.
-Earlier assistant turns are rendered with their answers only: reasoning is not carried across
-turns, as with the o-series.
+Earlier assistant turns are rendered with their answers only, as with the o-series, unless the
+caller hands their reasoning back (the Responses API's encrypted reasoning items and
+`previous_response_id`): then the turn is rendered whole, `<think>REASONING</think>ANSWER`.
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ from ponder.model.tokenizer import ROLES, Tokenizer
 class Message:
     role: str
     content: str
+    reasoning: str = ""  # an earlier assistant turn's hidden reasoning, when it is carried forward
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
             raise UserError(f"unknown message role {self.role!r}; valid roles: {', '.join(ROLES)}")
         if not isinstance(self.content, str):
             raise UserError(f"message content must be a string, got {type(self.content).__name__}")
+        if self.reasoning and self.role != "assistant":
+            raise UserError(f"only assistant messages carry reasoning, not {self.role!r} ones")
 
 
 def as_messages(prompt: str | Iterable[Message | Mapping[str, str]]) -> list[Message]:
@@ -47,6 +51,8 @@ def encode_prompt(tok: Tokenizer, messages: list[Message]) -> list[int]:
     ids = [sp.bos]
     for m in messages:
         ids.append(sp.roles[m.role])
+        if m.reasoning:
+            ids.extend([sp.think_open, *tok.encode(m.reasoning), sp.think_close])
         ids.extend(tok.encode(m.content))
         ids.append(sp.end)
     ids.extend([sp.roles["assistant"], sp.think_open])

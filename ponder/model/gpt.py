@@ -55,6 +55,17 @@ class KVCache:
         self.k = self.k[:, rows]
         self.v = self.v[:, rows]
 
+    def rows(self, lo: int, hi: int) -> "KVCache":
+        """A view of rows [lo, hi): writes through it land in this cache (continuous batching
+        prefills joiners into their own rows and decodes only the live ones)."""
+        view = KVCache.__new__(KVCache)
+        view.k, view.v = self.k[:, lo:hi], self.v[:, lo:hi]
+        return view
+
+    def move_row(self, src: int, dst: int) -> None:
+        self.k[:, dst] = self.k[:, src]
+        self.v[:, dst] = self.v[:, src]
+
 
 class Block(nn.Module):
     def __init__(self, cfg: ModelConfig):
@@ -67,7 +78,7 @@ class Block(nn.Module):
         self.gate_up = nn.Linear(cfg.dim, 2 * cfg.hidden_dim, bias=False)
         self.down = nn.Linear(cfg.hidden_dim, cfg.dim, bias=False)
 
-    def forward(self, x, cos, sin, layer: int, cache: KVCache | None, start: int, mask):
+    def forward(self, x, cos, sin, layer: int, cache: KVCache | None, start: "int | torch.Tensor", mask):
         cfg = self.cfg
         B, T, _ = x.shape
         q, k, v = self.qkv(self.attn_norm(x)).split(
@@ -76,7 +87,15 @@ class Block(nn.Module):
         q = apply_rotary(q.view(B, T, cfg.n_heads, cfg.head_dim).transpose(1, 2), cos, sin)  # (B, H, T, hd)
         k = apply_rotary(k.view(B, T, cfg.n_kv_heads, cfg.head_dim).transpose(1, 2), cos, sin)
         v = v.view(B, T, cfg.n_kv_heads, cfg.head_dim).transpose(1, 2)
-        if cache is not None:
+        if cache is not None and isinstance(start, torch.Tensor):
+            # One token per row, each written at its own slot (rows joined at different times);
+            # the mask's width says how many slots the longest row attends to.
+            rows = torch.arange(B, device=x.device)
+            cache.k[layer, rows, :, start] = k[:, :, 0]
+            cache.v[layer, rows, :, start] = v[:, :, 0]
+            k = cache.k[layer, :, :, : mask.shape[-1]]
+            v = cache.v[layer, :, :, : mask.shape[-1]]
+        elif cache is not None:
             cache.k[layer, :, :, start : start + T] = k
             cache.v[layer, :, :, start : start + T] = v
             k = cache.k[layer, :, :, : start + T]
@@ -121,7 +140,7 @@ class GPT(nn.Module):
         tokens: torch.Tensor,  # (B, T)
         positions: torch.Tensor | None = None,  # (B, T); default 0..T-1
         cache: KVCache | None = None,
-        start: int = 0,  # cache slot of tokens[:, 0]
+        start: int | torch.Tensor = 0,  # cache slot of tokens[:, 0]; a (B,) tensor: per-row slots (T == 1)
         mask: torch.Tensor | None = None,  # (B, 1, T, start+T) bool, True = attend; None = causal
         last_only: bool = False,  # only the last position's logits (generation)
     ) -> torch.Tensor:

@@ -1,0 +1,55 @@
+"""OpenAI-shaped errors: every failure the server answers is `{"error": {message, type, param,
+code}}` with the status OpenAI uses, so the official client raises the matching class
+(400 BadRequestError, 401 AuthenticationError, 404 NotFoundError, 429 RateLimitError, ...)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+# The `type` OpenAI sends with each status.
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "server_error",
+    503: "server_error",
+}
+
+
+@dataclass
+class APIError(Exception):
+    status: int
+    message: str
+    param: str | None = None
+    code: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    type: str | None = None
+
+    def body(self) -> dict:
+        kind = self.type or ERROR_TYPES.get(self.status, "invalid_request_error")
+        return {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
+
+
+def bad_request(message: str, param: str | None = None, code: str | None = "invalid_value") -> APIError:
+    return APIError(400, message, param, code)
+
+
+def from_validation(error: ValidationError) -> APIError:
+    """The first problem pydantic found, named by its dotted path, as OpenAI words them."""
+    first = error.errors()[0]
+    param = ".".join(str(part) for part in first["loc"]) or None
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return bad_request(f"Unrecognized request argument supplied: {param}", param, "unknown_parameter")
+    if kind == "missing":
+        return bad_request(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
+    if kind.endswith("_type") or kind in ("model_type", "model_attributes_type", "list_type", "dict_type"):
+        return bad_request(f"Invalid type for '{param}': {first['msg'].lower()}.", param, "invalid_type")
+    return bad_request(f"Invalid value for '{param}': {first['msg']}.", param, "invalid_value")

@@ -1,0 +1,47 @@
+"""`ponder serve`: load the model, open the accounts database, run uvicorn."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from ponder.errors import UserError
+from ponder.serve.settings import ServeConfig
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_app(cfg: ServeConfig, engine=None):
+    """The app and its services; `engine` overrides cfg.model (tests pass a tiny one)."""
+    from ponder.engine.spec import load_engine
+    from ponder.serve.app import create_app
+    from ponder.serve.backend import Backend
+    from ponder.serve.services import Services
+
+    backend = Backend(engine if engine is not None else load_engine(cfg.model), cfg.max_batch)
+    services = Services(cfg, backend, loopback=is_loopback(cfg.host))
+    return create_app(services), services
+
+
+def serve(cfg: ServeConfig) -> None:
+    try:
+        import uvicorn
+    except ImportError:
+        raise UserError("ponder serve needs the server extra: pip install 'ponder[serve]'") from None
+    app, services = build_app(cfg)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    keys = "required" if not services.keys_optional or services.keys.any_active() else "optional (loopback, no keys yet)"
+    print(f"ponder serve: model '{services.model_name}' on http://{cfg.host}:{cfg.port}/v1 ; API keys {keys}", flush=True)
+    try:
+        uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="info", access_log=True)
+    except OSError as error:  # e.g. the port is taken
+        raise UserError(f"cannot listen on {cfg.host}:{cfg.port}: {error}") from None
+    finally:
+        services.close()

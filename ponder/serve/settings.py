@@ -1,0 +1,49 @@
+"""`ponder serve` settings: one frozen dataclass, filled from `--config FILE` (TOML) and flags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from ponder.config import field
+from ponder.think.budget import EFFORT_BUDGETS
+
+# OpenAI's effort words. `none` answers without reasoning; `xhigh` is refused unless configured,
+# because the bundled model's `high` already never cuts a trace short.
+ALL_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+EFFORT_TO_BUDGET: dict[str, int | None] = {"none": 0, **EFFORT_BUDGETS, "xhigh": None}
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    # What is served
+    model: str = field("default", "model spec: 'default' (bundled) or a checkpoint directory")
+    served_model_name: str = field("", "the model id clients send; empty = ponder-<model>")
+    max_batch: int = field(64, "most requests decoded together (continuous batching)")
+    # Where
+    host: str = field("127.0.0.1", "interface to listen on")
+    port: int = field(8000, "TCP port")
+    db: str = field("", "SQLite file for keys, limits, usage and stored responses; empty = ~/.ponder/serve.db")
+    prices: str = field("", "TOML price table (per million tokens); empty = everything costs 0")
+    # Reasoning
+    efforts: tuple[str, ...] = field(("none", "minimal", "low", "medium", "high"), "reasoning_effort values accepted")
+    default_effort: str = field("medium", "reasoning_effort when a request names none")
+    allow_reasoning: bool = field(False, "let requests ask for the raw reasoning (include_reasoning); off = never shown")
+    max_tokens: Literal["alias", "reject"] = field(
+        "alias", "max_tokens on chat completions: a deprecated alias of max_completion_tokens, or a 400")
+    # Access
+    require_key: bool = field(False, "require an API key even when none exist (always required once keys exist)")
+    max_body_bytes: int = field(1_000_000, "largest request body accepted")
+
+    def __post_init__(self) -> None:
+        unknown = [e for e in self.efforts if e not in ALL_EFFORTS]
+        if unknown or not self.efforts:
+            raise ValueError(f"efforts {unknown or '()'} invalid; choose from {', '.join(ALL_EFFORTS)}")
+        if self.default_effort not in self.efforts:
+            raise ValueError(f"default_effort {self.default_effort!r} is not among efforts {self.efforts}")
+        for name in ("port", "max_batch", "max_body_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+    def budget(self, effort: str) -> int | None:
+        return EFFORT_TO_BUDGET[effort]
