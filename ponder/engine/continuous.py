@@ -181,9 +181,10 @@ class ContinuousEngine:
                 if joiners:
                     logits = torch.cat([logits, self._prefill(joiners)])
                     self._live.extend(joiners)
+                    joiners = []
                 logits = self._step(logits)
-            except Exception as error:  # a bug must not hang every client: fail the live requests
-                for r in self._live:
+            except Exception as error:  # a bug must not hang every client: fail what is in flight
+                for r in [*self._live, *joiners]:
                     r.sink(Failed(error))
                 self._live.clear()
                 logits = logits[:0]
