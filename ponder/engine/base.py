@@ -14,7 +14,7 @@ from typing import Literal, Protocol, Sequence
 from ponder.errors import UserError
 from ponder.model.chat import Message
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "cancelled"]  # cancelled: the caller stopped it (serving)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Literal, Sequence
 
 import torch
@@ -80,7 +80,8 @@ class RequestHandle:
         self._request = request
 
     def cancel(self) -> None:
-        """Stop generating (the client went away); no further events are sent."""
+        """Stop generating (the client went away). One last event follows: `Done` with what was
+        generated so far and finish_reason "cancelled", so those tokens can still be billed."""
         self._request.cancelled = True
 
 
@@ -302,6 +303,7 @@ class ContinuousEngine:
             self._live[slot] = self._live[last]
         self._live.pop()
         if r.cancelled:
+            r.sink(Done(replace(self._completion(r), finish_reason="cancelled")))
             return
         completion = self._completion(r)
         if r.stream_reasoning:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
-from ponder.engine.base import SamplingParams
+from ponder.engine.base import Completion, SamplingParams
 from ponder.engine.continuous import ContinuousEngine, Done, Event, Failed, ReasoningEnd, TextDelta
 from ponder.engine.native import NativeEngine
 from ponder.model.chat import Message
@@ -40,13 +40,19 @@ class Backend:
         encode = getattr(self.engine, "encode", None)
         return len(encode(messages)) if encode else None
 
-    def start(self, messages: Sequence[Message], params: SamplingParams, stream_reasoning: bool = False) -> Generation:
+    def start(self, messages: Sequence[Message], params: SamplingParams, stream_reasoning: bool = False,
+              on_end: Callable[[Completion], None] | None = None) -> Generation:
         """Begin generating; raises UserError (a 400) before anything is queued when the
-        request cannot run, e.g. a prompt beyond the context."""
+        request cannot run, e.g. a prompt beyond the context.
+
+        `on_end` gets the final Completion on the event loop, before the consumer sees it on the
+        queue, and also when the consumer has gone (a cancelled stream is still billed)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Event] = asyncio.Queue()
 
         def sink(event: Event) -> None:
+            if on_end is not None and isinstance(event, Done):
+                loop.call_soon_threadsafe(on_end, event.completion)
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
         if isinstance(self.engine, ContinuousEngine):

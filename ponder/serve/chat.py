@@ -13,7 +13,7 @@ from ponder.engine.base import Completion
 from ponder.engine.continuous import Done, Failed, TextDelta
 from ponder.serve.errors import APIError, bad_request
 from ponder.serve.protocol import ChatCompletionRequest
-from ponder.serve.services import Caller, Services, new_id
+from ponder.serve.services import Services, Tally, new_id
 from ponder.serve.streams import merged_events, sse
 
 ENDPOINT = "chat.completions"
@@ -56,16 +56,14 @@ async def chat_completions(request: Request) -> JSONResponse | StreamingResponse
     params = [svc.sampling(budget, body.max_completion_tokens or body.max_tokens, body.temperature, body.top_p,
                            None if body.seed is None else body.seed + i, body.stops()) for i in range(body.n)]
     request_id = new_id("chatcmpl-")
-    started = time.monotonic()
-    generations = [svc.backend.start(messages, p, stream_reasoning=body.include_reasoning) for p in params]
+    tally = Tally(svc, caller, request_id, ENDPOINT, prompt_tokens, body.n)
+    generations = [svc.backend.start(messages, p, body.include_reasoning, on_end=tally) for p in params]
     head = {"id": request_id, "created": int(time.time()), "model": svc.model_name,
             "system_fingerprint": f"fp_ponder_{svc.backend.name}"}
     if body.stream:
-        events = _chunks(svc, caller, body, head, generations, prompt_tokens, started)
+        events = _chunks(body, head, generations, prompt_tokens)
         return StreamingResponse(events, media_type="text/event-stream", headers=caller.headers)
-    completions = await _collect(generations)
-    svc.settle(caller, request_id, ENDPOINT, prompt_tokens, sum(c.completion_tokens for c in completions),
-               sum(c.reasoning_tokens for c in completions), started)
+    completions = await _collect(generations)  # billed by the tally as they ended
     choices = []
     for i, c in enumerate(completions):
         message = {"role": "assistant", "content": c.answer, "refusal": None}
@@ -94,8 +92,7 @@ async def _collect(generations) -> list[Completion]:
         raise
 
 
-async def _chunks(svc: Services, caller: Caller, body: ChatCompletionRequest, head: dict, generations,
-                  prompt_tokens: int, started: float) -> AsyncIterator[str]:
+async def _chunks(body: ChatCompletionRequest, head: dict, generations, prompt_tokens: int) -> AsyncIterator[str]:
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
     def chunk(choices: list[dict], **extra) -> str:
@@ -122,9 +119,7 @@ async def _chunks(svc: Services, caller: Caller, body: ChatCompletionRequest, he
     except Exception as error:  # headers are gone: report in-band, as OpenAI does mid-stream
         yield sse(APIError(500, f"generation failed: {error}", None, "server_error").body())
         return
-    done = [completions[i] for i in sorted(completions)]
-    svc.settle(caller, head["id"], ENDPOINT, prompt_tokens, sum(c.completion_tokens for c in done),
-               sum(c.reasoning_tokens for c in done), started)
+    done = [completions[i] for i in sorted(completions)]  # already billed: the tally ran first
     if include_usage:
         yield chunk([], usage=usage(prompt_tokens, done))
     yield "data: [DONE]\n\n"

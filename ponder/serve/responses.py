@@ -21,7 +21,7 @@ from ponder.serve.errors import APIError, bad_request
 from ponder.serve.protocol import InputMessage, InputReasoning, ResponsesRequest
 from ponder.serve.response_store import StoredResponse
 from ponder.serve.sealed import TamperedBlob
-from ponder.serve.services import Services, new_id
+from ponder.serve.services import Services, Tally, new_id
 from ponder.serve.streams import merged_events, sse
 from ponder.serve.summary import summarize_reasoning
 
@@ -114,11 +114,11 @@ async def create_response(request: Request):
     messages, prompt_tokens = svc.messages([(t["role"], t["content"], t.get("reasoning", "")) for t in turns])
     caller = svc.admit(key, prompt_tokens)
     params = svc.sampling(budget, body.max_output_tokens, body.temperature, body.top_p, body.seed)
-    started = time.monotonic()
+    ids = {"response": new_id("resp_"), "reasoning": new_id("rs_"), "message": new_id("msg_")}
+    tally = Tally(svc, caller, ids["response"], ENDPOINT, prompt_tokens, 1)
     # A stream sends the reasoning item (summary, sealed reasoning) before the answer, so the
     # server follows the reasoning text as it comes; it never leaves the server raw.
-    generation = svc.backend.start(messages, params, stream_reasoning=body.stream)
-    ids = {"response": new_id("resp_"), "reasoning": new_id("rs_"), "message": new_id("msg_")}
+    generation = svc.backend.start(messages, params, stream_reasoning=body.stream, on_end=tally)
     head = {
         "id": ids["response"], "object": "response", "created_at": int(time.time()), "model": svc.model_name,
         "error": None, "instructions": body.instructions, "max_output_tokens": body.max_output_tokens,
@@ -133,7 +133,6 @@ async def create_response(request: Request):
         reasoning_item = reasoning_item or _reasoning_item(svc, body, ids, c.reasoning, c.reasoning_tokens)
         output = _output(reasoning_item, c, ids)
         response = _response(svc, body, head, prompt_tokens, c, output)
-        svc.settle(caller, ids["response"], ENDPOINT, prompt_tokens, c.completion_tokens, c.reasoning_tokens, started)
         if body.store:
             assistant = {"role": "assistant", "content": c.answer, "reasoning": c.reasoning}
             svc.responses.put(StoredResponse(ids["response"], time.time(), svc.model_name,

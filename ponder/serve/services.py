@@ -18,7 +18,7 @@ from typing import TypeVar
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
-from ponder.engine.base import SamplingParams
+from ponder.engine.base import Completion, SamplingParams
 from ponder.errors import UserError
 from ponder.model.chat import Message
 from ponder.serve.backend import Backend
@@ -49,6 +49,27 @@ class Caller:
     @property
     def key_id(self) -> str | None:
         return self.key.id if self.key else None
+
+
+class Tally:
+    """Bills one request once, when every choice has ended (finished, or cancelled because the
+    client went away: the tokens were generated, so they are billed and count against limits)."""
+
+    def __init__(self, services: "Services", caller: Caller, request_id: str, endpoint: str,
+                 prompt_tokens: int, n: int):
+        self.services, self.caller, self.request_id, self.endpoint = services, caller, request_id, endpoint
+        self.prompt_tokens, self.n = prompt_tokens, n
+        self.started = time.monotonic()
+        self.ended: list[Completion] = []
+
+    def __call__(self, completion: Completion) -> None:
+        self.ended.append(completion)
+        if len(self.ended) == self.n:
+            cancelled = any(c.finish_reason == "cancelled" for c in self.ended)
+            self.services.settle(self.caller, self.request_id, self.endpoint, self.prompt_tokens,
+                                 sum(c.completion_tokens for c in self.ended),
+                                 sum(c.reasoning_tokens for c in self.ended), self.started,
+                                 "cancelled" if cancelled else "completed")
 
 
 class Services:

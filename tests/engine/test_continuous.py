@@ -105,10 +105,19 @@ def test_a_prompt_beyond_the_context_is_refused_when_submitted(engine, tok):
         engine.submit(engine.encode(too_long), SamplingParams(), lambda e: None)
 
 
-def test_cancelled_requests_free_their_row_and_send_nothing_more(engine):
-    events = []
-    handle = engine.submit(engine.encode([Message("user", "Hi")]), SamplingParams(max_completion_tokens=100, ignore_eos=True), events.append)
+def test_cancelled_requests_free_their_row_and_report_what_they_spent(engine):
+    events, ended = [], threading.Event()
+
+    def sink(event):
+        events.append(event)
+        if isinstance(event, Done):
+            ended.set()
+
+    handle = engine.submit(engine.encode([Message("user", "Hi")]), SamplingParams(max_completion_tokens=100, ignore_eos=True), sink)
     handle.cancel()
+    assert ended.wait(30)
+    last = events[-1].completion
+    assert last.finish_reason == "cancelled" and last.completion_tokens < 100
+    assert sum(isinstance(e, Done) for e in events) == 1
     after = engine.generate(conversations(["Hi"]), SamplingParams(max_completion_tokens=5))
     assert after[0].completion_tokens <= 5
-    assert not any(isinstance(e, Done) for e in events)

@@ -113,3 +113,19 @@ def test_reasoning_is_returned_only_when_allowed_and_asked(client, tmp_path):
         strict = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
         with pytest.raises(openai.PermissionDeniedError, match="allow-reasoning"):
             ask(strict, extra_body={"include_reasoning": True})
+
+
+def test_a_stream_the_client_abandons_is_still_billed_for_what_it_generated(client, server):
+    import time
+
+    _, services = server
+    stream = ask(client, stream=True, reasoning_effort="high", max_completion_tokens=400,
+                 messages=[{"role": "user", "content": "What is 98765 * 4321?"}])
+    first = next(iter(stream))
+    stream.close()
+    deadline = time.time() + 10
+    while not (rows := [r for r in services.ledger.rows() if r.request_id == first.id]) and time.time() < deadline:
+        time.sleep(0.05)
+    assert len(rows) == 1
+    assert rows[0].status in ("cancelled", "completed")  # it may finish before the server notices
+    assert rows[0].completion_tokens >= rows[0].reasoning_tokens > 0
