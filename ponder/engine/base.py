@@ -51,6 +51,8 @@ class SamplingParams:
             raise UserError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
             raise UserError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+        if self.seed is not None and not -(2**63) <= self.seed < 2**64:
+            raise UserError(f"seed must be within [-2**63, 2**64), got {self.seed}")
         if isinstance(self.stop, str) or not all(isinstance(s, str) and s for s in self.stop):
             raise UserError("stop must be a tuple of non-empty strings")
 

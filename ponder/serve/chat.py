@@ -54,7 +54,8 @@ async def chat_completions(request: Request) -> JSONResponse | StreamingResponse
     caller = svc.admit(key, prompt_tokens)
     # Each choice gets its own seed, so n choices from one seeded request differ from each other.
     params = [svc.sampling(budget, body.max_completion_tokens or body.max_tokens, body.temperature, body.top_p,
-                           None if body.seed is None else body.seed + i, body.stops()) for i in range(body.n)]
+                           None if body.seed is None else (body.seed + i) % 2**64, body.stops())
+              for i in range(body.n)]
     request_id = new_id("chatcmpl-")
     tally = Tally(svc, caller, request_id, ENDPOINT, prompt_tokens, body.n)
     generations = [svc.backend.start(messages, p, body.include_reasoning, on_end=tally) for p in params]

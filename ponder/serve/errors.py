@@ -41,15 +41,29 @@ def bad_request(message: str, param: str | None = None, code: str | None = "inva
     return APIError(400, message, param, code)
 
 
+def param_path(loc: tuple) -> str | None:
+    """pydantic's location as OpenAI names parameters: `messages[0].content`. Union members
+    (`str`, `list[ContentPart]`, `InputMessage`) are pydantic's, not the client's, and are dropped."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part[:1].isupper() or "[" in part or part in ("str", "int", "float", "bool", "none", "dict", "list"):
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out or None
+
+
 def from_validation(error: ValidationError) -> APIError:
-    """The first problem pydantic found, named by its dotted path, as OpenAI words them."""
+    """The first problem pydantic found, named by its path, as OpenAI words them."""
     first = error.errors()[0]
-    param = ".".join(str(part) for part in first["loc"]) or None
+    param = param_path(first["loc"])
     kind = first["type"]
     if kind == "extra_forbidden":
         return bad_request(f"Unrecognized request argument supplied: {param}", param, "unknown_parameter")
     if kind == "missing":
         return bad_request(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
-    if kind.endswith("_type") or kind in ("model_type", "model_attributes_type", "list_type", "dict_type"):
+    if kind.endswith(("_type", "_parsing")):
         return bad_request(f"Invalid type for '{param}': {first['msg'].lower()}.", param, "invalid_type")
     return bad_request(f"Invalid value for '{param}': {first['msg']}.", param, "invalid_value")

@@ -14,7 +14,8 @@ Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No coercion: "0.5" or true for a number is a 400, as OpenAI answers, not a guess.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class ContentPart(Strict):
@@ -49,7 +50,7 @@ class ChatCompletionRequest(Strict):
     max_completion_tokens: int | None = Field(default=None, ge=1)
     max_tokens: int | None = Field(default=None, ge=1)
     n: int = Field(default=1, ge=1, le=16)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     stop: str | list[str] | None = None
     temperature: float = Field(default=1.0, ge=0, le=2)
     top_p: float = Field(default=1.0, gt=0, le=1)
@@ -137,7 +138,7 @@ class ResponsesRequest(Strict):
     tool_choice: str | None = None
     parallel_tool_calls: bool | None = None
     truncation: Literal["disabled"] | None = None
-    seed: int | None = None  # ponder: reproducible sampling, as in chat completions
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)  # ponder: as in chat completions
 
     @field_validator("tools")
     @classmethod

@@ -96,9 +96,12 @@ class Services:
                            None, "request_too_large")
         try:
             data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise bad_request("We could not parse the JSON body of your request. The body must be valid JSON.",
-                              None, "invalid_json") from None
+            # A lone surrogate escape ("\ud800") parses but is no text: refuse it here, before
+            # it reaches the tokenizer or a JSON encoder.
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except (ValueError, RecursionError):  # also deep nesting, huge integers, bad UTF-8
+            raise bad_request("We could not parse the JSON body of your request. The body must be valid JSON "
+                              "in UTF-8, without lone surrogate escapes.", None, "invalid_json") from None
         if not isinstance(data, dict):
             raise bad_request("The request body must be a JSON object.", None, "invalid_type")
         try:
