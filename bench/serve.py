@@ -102,10 +102,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, db: Path, log: Path) -> subprocess.Popen:
+def start_server(port: int, db: Path, log: Path, server_args: list[str]) -> subprocess.Popen:
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "ponder", "serve", "--port", str(port), "--db", str(db)],
+            [sys.executable, "-m", "ponder", "serve", "--port", str(port), "--db", str(db), *server_args],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
 
@@ -247,6 +247,7 @@ def main() -> int:
     parser.add_argument("--effort", default="medium", choices=EFFORTS, help="reasoning_effort of every request")
     parser.add_argument("--port", type=int, default=0, help="port for the server; 0 = a free one")
     parser.add_argument("--json", action="store_true", help="also print the results as one JSON line")
+    parser.add_argument("--threads", type=int, default=0, help="the server's --threads (0 = its auto choice)")
     args = parser.parse_args()
     if args.clients < 1 or args.duration <= 0:
         parser.error("--clients must be at least 1 and --duration above 0")
@@ -255,7 +256,7 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="ponder-bench-serve-") as tmp:
         db, log = Path(tmp) / "serve.db", Path(tmp) / "server.log"
-        proc = start_server(port, db, log)
+        proc = start_server(port, db, log, ["--threads", str(args.threads)])
         try:
             wait_healthy(proc, url, log)
             single, concurrent, warmed = asyncio.run(measure(url, args.clients, args.duration, args.effort))

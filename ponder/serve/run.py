@@ -18,6 +18,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+SMALL_MODEL_PARAMS = 20_000_000
+
+
+def set_threads(threads: int, engine) -> None:
+    """On CPU, a tiny model's matmuls are too small to split across threads: on the 2-core
+    machine here, 1 thread decodes 1.5x faster than 2 at batch 32 and 2.5x at batch 1."""
+    import torch
+
+    if threads == 0:
+        model = getattr(engine, "model", None)
+        small = model is not None and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMS
+        threads = 1 if small else 0
+    if threads:
+        torch.set_num_threads(threads)
+
+
 def build_app(cfg: ServeConfig, engine=None):
     """The app and its services; `engine` overrides cfg.model (tests pass a tiny one)."""
     from ponder.engine.spec import load_engine
@@ -25,7 +41,9 @@ def build_app(cfg: ServeConfig, engine=None):
     from ponder.serve.backend import Backend
     from ponder.serve.services import Services
 
-    backend = Backend(engine if engine is not None else load_engine(cfg.model), cfg.max_batch)
+    engine = engine if engine is not None else load_engine(cfg.model)
+    set_threads(cfg.threads, engine)
+    backend = Backend(engine, cfg.max_batch)
     services = Services(cfg, backend, loopback=is_loopback(cfg.host))
     return create_app(services), services
 

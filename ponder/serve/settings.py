@@ -20,6 +20,8 @@ class ServeConfig:
     model: str = field("default", "model spec: 'default' (bundled) or a checkpoint directory")
     served_model_name: str = field("", "the model id clients send; empty = ponder-<model>")
     max_batch: int = field(64, "most requests decoded together (continuous batching)")
+    threads: int = field(0, "torch CPU threads for the engine; 0 = auto: 1 for models under 20M parameters "
+                            "(their ops are too small to split), else torch's default")
     # Where
     host: str = field("127.0.0.1", "interface to listen on")
     port: int = field(8000, "TCP port")
@@ -41,6 +43,8 @@ class ServeConfig:
             raise ValueError(f"efforts {unknown or '()'} invalid; choose from {', '.join(ALL_EFFORTS)}")
         if self.default_effort not in self.efforts:
             raise ValueError(f"default_effort {self.default_effort!r} is not among efforts {self.efforts}")
+        if self.threads < 0:
+            raise ValueError("threads must be >= 0 (0 = auto)")
         for name in ("port", "max_batch", "max_body_bytes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")

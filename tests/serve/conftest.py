@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import openai
 import pytest
+import torch
 import uvicorn
 
 from ponder.serve.run import build_app
@@ -29,6 +30,7 @@ def free_port() -> int:
 def running_server(cfg: ServeConfig):
     """Serve `cfg` in a thread; yields (base_url, services)."""
     cfg = replace(cfg, port=free_port())
+    threads = torch.get_num_threads()  # build_app may set the engine's threads; the suite keeps its own
     app, services = build_app(cfg)
     server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -44,6 +46,7 @@ def running_server(cfg: ServeConfig):
         server.should_exit = True
         thread.join(10)
         services.close()
+        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

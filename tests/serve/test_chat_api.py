@@ -129,3 +129,21 @@ def test_a_stream_the_client_abandons_is_still_billed_for_what_it_generated(clie
     assert len(rows) == 1
     assert rows[0].status in ("cancelled", "completed")  # it may finish before the server notices
     assert rows[0].completion_tokens >= rows[0].reasoning_tokens > 0
+
+
+def test_threads_auto_picks_one_for_a_tiny_model_and_respects_an_explicit_count(tiny_model, tok):
+    import torch
+
+    from ponder.engine.native import NativeEngine
+    from ponder.serve.run import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        set_threads(0, NativeEngine(tiny_model, tok))
+        assert torch.get_num_threads() == 1
+        set_threads(2, NativeEngine(tiny_model, tok))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="threads"):
+        ServeConfig(threads=-1)
