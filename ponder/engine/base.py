@@ -27,6 +27,8 @@ class SamplingParams:
     max_completion_tokens: reasoning plus answer (plus the end token), as in the OpenAI API.
     temperature: 0 means greedy. top_k 0 means off.
     stop: strings that end the answer (checked on the answer only, not the hidden reasoning).
+    min_reasoning_tokens: budget forcing (s1): until the reasoning has this many tokens, an
+        attempt to close it is replaced by `extend_with` ("Wait"), so the model keeps thinking.
     """
 
     max_completion_tokens: int = 256
@@ -39,6 +41,8 @@ class SamplingParams:
     stop_token_ids: tuple[int, ...] = ()
     logprobs: bool = False
     ignore_eos: bool = False  # keep going past the end token (benchmarks; as in vLLM)
+    min_reasoning_tokens: int = 0
+    extend_with: str = " Wait,"
 
     def __post_init__(self) -> None:
         if self.max_completion_tokens < 1:
@@ -51,6 +55,13 @@ class SamplingParams:
             raise UserError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.top_k < 0:
             raise UserError(f"top_k must be >= 0 (0 = off), got {self.top_k}")
+        if self.min_reasoning_tokens < 0:
+            raise UserError(f"min_reasoning_tokens must be >= 0, got {self.min_reasoning_tokens}")
+        if self.min_reasoning_tokens and self.reasoning_budget is not None and self.min_reasoning_tokens >= self.reasoning_budget:
+            raise UserError(f"min_reasoning_tokens ({self.min_reasoning_tokens}) must be below the reasoning budget "
+                            f"({self.reasoning_budget})")
+        if self.min_reasoning_tokens and not self.extend_with:
+            raise UserError("extend_with must be non-empty text when min_reasoning_tokens is set")
         if self.seed is not None and not -(2**63) <= self.seed < 2**64:
             raise UserError(f"seed must be within [-2**63, 2**64), got {self.seed}")
         if isinstance(self.stop, str) or not all(isinstance(s, str) and s for s in self.stop):

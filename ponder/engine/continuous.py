@@ -69,6 +69,8 @@ class _Request:
     sent: dict = field(default_factory=lambda: {"reasoning": 0, "answer": 0})  # chars streamed
     stopped: bool = False
     cancelled: bool = False
+    extension: list[int] = field(default_factory=list)  # budget forcing's "Wait" tokens
+    forced: list[int] = field(default_factory=list)  # of those, the ones still to write
 
     @property
     def length(self) -> int:
@@ -126,6 +128,7 @@ class ContinuousEngine:
             generator=torch.Generator().manual_seed(params.seed) if params.seed is not None else None,
             in_reasoning=params.reasoning_budget != 0,
             answer_start=0 if params.reasoning_budget == 0 else None,  # the prompt closed the reasoning
+            extension=self.tok.encode(params.extend_with) if params.min_reasoning_tokens else [],
         )
         with self._wake:
             if self._closed:
@@ -209,7 +212,8 @@ class ContinuousEngine:
     @torch.inference_mode()
     def _step(self, logits: torch.Tensor) -> torch.Tensor:
         live = self._live
-        token = self.native._choose(logits, self._rows(), [r.generator for r in live])
+        token = self.native._choose(logits, self._rows(), [r.generator for r in live],
+                                    [r.extension for r in live], [r.forced for r in live])
         logprobs = None
         if any(r.params.logprobs for r in live):
             logprobs = logits.float().log_softmax(-1).gather(1, token[:, None]).squeeze(1).tolist()
@@ -242,6 +246,7 @@ class ContinuousEngine:
             top_k=torch.tensor([r.params.top_k for r in live]),
             top_p=torch.tensor([float(r.params.top_p) for r in live]),
             ignore_eos=torch.tensor([r.params.ignore_eos for r in live]),
+            min_reasoning=torch.tensor([r.params.min_reasoning_tokens for r in live]),
         )
 
     def _advance(self, r: _Request, token: int, logprob: float | None) -> bool:

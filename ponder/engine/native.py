@@ -39,6 +39,7 @@ class _Rows:
     top_k: torch.Tensor
     top_p: torch.Tensor
     ignore_eos: torch.Tensor
+    min_reasoning: torch.Tensor
 
     def keep(self, rows: torch.Tensor) -> "_Rows":
         return _Rows(**{name: getattr(self, name)[rows] for name in self.__dataclass_fields__})
@@ -114,7 +115,11 @@ class NativeEngine:
             top_k=torch.tensor([p.top_k for p in params]),
             top_p=torch.tensor([float(p.top_p) for p in params]),
             ignore_eos=torch.tensor([p.ignore_eos for p in params]),
+            min_reasoning=torch.tensor([p.min_reasoning_tokens for p in params]),
         )
+        # Budget forcing: each row's "Wait" tokens, and those still to be written.
+        extension = [self.tok.encode(p.extend_with) if p.min_reasoning_tokens else [] for p in params]
+        forced: list[list[int]] = [[] for _ in params]
         stop_ids = torch.zeros(cfg.vocab_size, dtype=torch.bool)
         stop_ids[sp.end] = True
         per_row_stop = [set(p.stop_token_ids) for p in params]
@@ -138,7 +143,7 @@ class NativeEngine:
         logits = self.model(tokens, positions, cache, 0, mask, last_only=True)[:, -1]  # (B, V)
 
         for j in range(steps):
-            token = self._choose(logits, rows, generators)
+            token = self._choose(logits, rows, generators, extension, forced)
             if logprobs_out is not None:
                 logprobs_out[rows.index, j] = logits.float().log_softmax(-1).gather(1, token[:, None]).squeeze(1)
             live = ~rows.finished
@@ -170,7 +175,9 @@ class NativeEngine:
             for i in range(B)
         ]
 
-    def _choose(self, logits, rows: _Rows, generators) -> torch.Tensor:
+    def _choose(self, logits, rows: _Rows, generators, extension=None, forced=None) -> torch.Tensor:
+        """Next token per row. `extension[i]` / `forced[i]` (lists, by original row): budget
+        forcing's "Wait" tokens and those still owed; `forced` lists are updated in place."""
         banned = torch.where(rows.in_reasoning.unsqueeze(1), self.ban_in_reasoning, self.ban_in_answer)
         logits = logits.masked_fill(banned, float("-inf"))
         sampled = rows.temperature > 0
@@ -181,9 +188,25 @@ class NativeEngine:
                 if generators[original] is not None:
                     uniforms[r] = torch.rand(1, generator=generators[original])[0]
         token = sample_next(logits, rows.temperature, rows.top_k, rows.top_p, uniforms)
+        if forced is not None and bool(rows.min_reasoning.any()):
+            token = self._extend_reasoning(token, rows, extension, forced)
         # The budget counts the closing tag, so the last allowed reasoning token is `</think>`.
         force_close = rows.in_reasoning & (rows.reasoning_used + 1 >= rows.budget)
         return torch.where(force_close, self.tok.special.think_close, token)
+
+    def _extend_reasoning(self, token, rows: _Rows, extension, forced) -> torch.Tensor:
+        """s1's budget forcing: a row that tries to close its reasoning before its minimum writes
+        "Wait" instead, one token per step, and keeps thinking."""
+        close = self.tok.special.think_close
+        early = rows.in_reasoning & (token == close) & (rows.reasoning_used < rows.min_reasoning)
+        token = token.clone()
+        for r, original in enumerate(rows.index.tolist()):
+            owed = forced[original]
+            if not owed and bool(early[r]):
+                owed.extend(extension[original])
+            if owed and bool(rows.in_reasoning[r]):
+                token[r] = owed.pop(0)
+        return token
 
     @staticmethod
     def _user_stop(token, rows: _Rows, per_row_stop) -> torch.Tensor:

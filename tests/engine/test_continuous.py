@@ -37,13 +37,15 @@ PARAMS = [
     SamplingParams(max_completion_tokens=40, temperature=0.9, top_k=20, seed=3),
     SamplingParams(max_completion_tokens=40, temperature=1.0, top_p=0.8, seed=11, stop=("a", "1")),
     SamplingParams(max_completion_tokens=25, logprobs=True),
+    SamplingParams(max_completion_tokens=45, min_reasoning_tokens=30, reasoning_budget=40),
 ]
 
 
 def test_matches_the_native_engine_request_by_request(native, engine):
-    # 6 requests through 4 rows: two join as the first ones finish.
-    expected = [native.generate(conversations([p]), params)[0] for p, params in zip(PROMPTS, PARAMS)]
-    got = engine.generate(conversations(PROMPTS), PARAMS)
+    # 7 requests through 4 rows: three join as the first ones finish.
+    prompts = [*PROMPTS, PROMPTS[0]]
+    expected = [native.generate(conversations([p]), params)[0] for p, params in zip(prompts, PARAMS)]
+    got = engine.generate(conversations(prompts), PARAMS)
     for e, g in zip(expected, got):
         assert (g.token_ids, g.answer, g.reasoning, g.finish_reason) == (e.token_ids, e.answer, e.reasoning, e.finish_reason)
         assert (g.reasoning_tokens, g.answer_tokens, g.prompt_tokens) == (e.reasoning_tokens, e.answer_tokens, e.prompt_tokens)

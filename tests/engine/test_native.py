@@ -142,3 +142,30 @@ def test_generation_stops_at_the_context_edge(engine, tok):
 def test_a_message_without_a_role_is_a_user_error(engine):
     with pytest.raises(UserError, match="needs a role and a content"):
         engine.generate([[{"content": "hi"}]], SamplingParams())
+
+
+@pytest.mark.parametrize("minimum, budget", [(12, None), (20, 26)])
+def test_budget_forcing_keeps_the_reasoning_open_until_its_minimum(engine, tok, minimum, budget):
+    params = SamplingParams(max_completion_tokens=60, min_reasoning_tokens=minimum, reasoning_budget=budget, extend_with=" Wait,")
+    wait = tok.encode(" Wait,")
+    for c in engine.generate([[Message("user", p)] for p in PROMPTS], params):
+        closed = tok.special.think_close in c.token_ids
+        assert not closed or c.reasoning_tokens > minimum  # the close tag itself comes after the minimum
+        if budget is not None:
+            assert c.reasoning_tokens <= budget
+        # Whenever the model tried to close early, the whole " Wait," was written in its place.
+        ids = list(c.token_ids[: c.reasoning_tokens])
+        starts = [i for i in range(len(ids)) if ids[i : i + 1] == wait[:1]]
+        for i in starts:
+            assert ids[i : i + len(wait)] == wait[: len(ids) - i]
+
+
+def test_budget_forcing_changes_nothing_when_the_model_thinks_long_enough(engine):
+    plain = ask(engine, PROMPTS, max_completion_tokens=40)
+    forced = ask(engine, PROMPTS, max_completion_tokens=40, min_reasoning_tokens=1)
+    assert [c.token_ids for c in plain] == [c.token_ids for c in forced]
+
+
+def test_min_reasoning_must_be_below_the_budget():
+    with pytest.raises(UserError, match="below the reasoning budget"):
+        SamplingParams(min_reasoning_tokens=10, reasoning_budget=10)
