@@ -254,8 +254,11 @@ def _server_message(error) -> str:
 
 def _root_cause(error: BaseException) -> str:
     """'Connection refused', not the client's generic 'Connection error.'."""
-    while error.__cause__ is not None:
-        error = error.__cause__
+    while True:  # httpx wraps the OSError in its args rather than chaining it
+        inner = error.__cause__ or next((a for a in error.args if isinstance(a, BaseException)), None)
+        if inner is None:
+            break
+        error = inner
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return str(error) or type(error).__name__

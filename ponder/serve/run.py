@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 
 from ponder.errors import UserError
 from ponder.serve.settings import ServeConfig
+
+
+def check_port_free(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            s.bind((host, port))
+        except OSError as error:
+            raise UserError(f"cannot listen on {host}:{port}: {error.strerror or error}; "
+                            "check --host, or pick another --port if this one is in use") from None
 
 
 def is_loopback(host: str) -> bool:
@@ -53,13 +65,12 @@ def serve(cfg: ServeConfig) -> None:
         import uvicorn
     except ImportError:
         raise UserError("ponder serve needs the server extra: pip install 'ponder[serve]'") from None
+    check_port_free(cfg.host, cfg.port)  # before loading a model, not after
     app, services = build_app(cfg)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     keys = "required" if not services.keys_optional or services.keys.any_active() else "optional (loopback, no keys yet)"
     print(f"ponder serve: model '{services.model_name}' on http://{cfg.host}:{cfg.port}/v1 ; API keys {keys}", flush=True)
     try:
         uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="info", access_log=True)
-    except OSError as error:  # e.g. the port is taken
-        raise UserError(f"cannot listen on {cfg.host}:{cfg.port}: {error}") from None
     finally:
         services.close()
