@@ -14,6 +14,7 @@ import pytest
 import torch
 import uvicorn
 
+from ponder.serve.db import connect
 from ponder.serve.run import build_app
 from ponder.serve.settings import ServeConfig
 
@@ -47,6 +48,14 @@ def running_server(cfg: ServeConfig):
         thread.join(10)
         services.close()
         torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def conn(tmp_path):
+    """A fresh accounts database (keys, limits, ledger, stored responses)."""
+    conn = connect(tmp_path / "serve.db")
+    yield conn
+    conn.close()
 
 
 @pytest.fixture(scope="module")

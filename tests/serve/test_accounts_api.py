@@ -14,6 +14,8 @@ from ponder.serve.keys import KeyLimits
 from ponder.serve.limits import DAY, RateLimiter
 from ponder.serve.settings import ServeConfig
 
+from tests.serve.fake_clock import FakeClock
+
 from tests.serve.conftest import MODEL, running_server
 
 Q = [{"role": "user", "content": "What is 347 * 29?"}]
@@ -61,20 +63,12 @@ def refused(api: openai.OpenAI, cls=openai.RateLimitError, code="rate_limit_exce
     return err
 
 
-class Clock:
-    """A hand-moved clock for the limiter, starting now."""
-
-    def __init__(self) -> None:
-        self.t = time.time()
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.fixture
 def clock(keyed, monkeypatch):
     _, services, _ = keyed
-    fake = Clock()
+    fake = FakeClock(time.time())
     monkeypatch.setattr(services, "limiter", RateLimiter(services.conn, clock=fake))
     return fake
 

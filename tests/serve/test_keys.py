@@ -15,14 +15,11 @@ from ponder.serve import keys as keys_module
 from ponder.serve.db import SCHEMA_VERSION, connect
 from ponder.serve.keys import KeyLimits, KeyStore
 
+from tests.serve.fake_clock import FakeClock
 
-class Clock:
-    def __init__(self, t: float = 1_700_000_000.0) -> None:
-        self.t = t
 
-    def __call__(self) -> float:
-        return self.t
-
+def Clock(t: float = 1_700_000_000.0) -> FakeClock:
+    return FakeClock(t)
 
 @pytest.fixture
 def db_path(tmp_path):

@@ -16,16 +16,13 @@ from ponder.serve.db import connect
 from ponder.serve.keys import KeyStore
 from ponder.serve.ledger import Ledger, Price, PriceTable, UsageRow
 
+from tests.serve.fake_clock import FakeClock
+
 MIDNIGHT = 1_700_006_400.0  # 2023-11-15 00:00:00 UTC
 
 
-class Clock:
-    def __init__(self, t: float = MIDNIGHT + 3600) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
+def Clock(t: float = MIDNIGHT + 3600) -> FakeClock:
+    return FakeClock(t)
 
 PRICES = PriceTable({"big": Price(2.0, 8.0)}, default=Price(1.0, 4.0))
 
@@ -33,13 +30,6 @@ PRICES = PriceTable({"big": Price(2.0, 8.0)}, default=Price(1.0, 4.0))
 @pytest.fixture
 def clock():
     return Clock()
-
-
-@pytest.fixture
-def conn(tmp_path):
-    conn = connect(tmp_path / "serve.db")
-    yield conn
-    conn.close()
 
 
 @pytest.fixture

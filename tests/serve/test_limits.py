@@ -14,30 +14,17 @@ from ponder.serve.db import connect
 from ponder.serve.keys import KeyLimits, KeyStore
 from ponder.serve.limits import DAY, MINUTE, WEEK, RateLimiter, format_reset
 
+from tests.serve.fake_clock import FakeClock
+
 T0 = 1_700_000_000.0
 
 
-class Clock:
-    def __init__(self, t: float = T0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
+def Clock(t: float = T0) -> FakeClock:
+    return FakeClock(t)
 
 @pytest.fixture
 def clock():
     return Clock()
-
-
-@pytest.fixture
-def conn(tmp_path):
-    conn = connect(tmp_path / "serve.db")
-    yield conn
-    conn.close()
 
 
 @pytest.fixture
