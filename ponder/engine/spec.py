@@ -1,5 +1,10 @@
-"""Model spec strings -> engines. `default` is the model bundled in the package; a directory is a
-ponder checkpoint. Later kinds (hf:, gguf:, openai:, vllm:) register here."""
+"""Model spec strings -> engines.
+
+    default                     the model bundled in the package
+    DIR                         a ponder checkpoint directory
+    openai:MODEL[@BASE_URL]     any OpenAI-compatible server (ponder serve included)
+
+Later kinds (hf:, gguf:, vllm:) register here."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from ponder.errors import UserError
 
 BUNDLED = Path(__file__).resolve().parent.parent / "assets" / "default"
 VALID_SPECS = "'default' (the bundled model) or a ponder checkpoint directory"
-LATER_KINDS = ("hf:", "gguf:", "openai:", "vllm:")
+LATER_KINDS = ("hf:", "gguf:", "vllm:")
 
 
 def resolve_checkpoint(spec: str) -> Path:
@@ -32,6 +37,11 @@ def resolve_checkpoint(spec: str) -> Path:
 def load_engine(spec: str = "default"):
     from ponder.engine.native import NativeEngine
     from ponder.model.checkpoint import load_checkpoint
+
+    if spec.startswith("openai:"):
+        from ponder.engine.remote import RemoteEngine, parse_remote_spec
+
+        return RemoteEngine(*parse_remote_spec(spec))
 
     path = resolve_checkpoint(spec)
     model, tok = load_checkpoint(path)

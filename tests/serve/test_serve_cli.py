@@ -29,3 +29,21 @@ def test_a_config_file_and_flags(tmp_path, capsys):
     assert "port" in capsys.readouterr().err
     assert main(["serve", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "missing.toml" in capsys.readouterr().err
+
+
+def test_ponder_ask_through_a_running_server(server, capsys):
+    import json
+
+    url, _ = server
+    spec = f"openai:ponder-default@{url}/v1"
+    assert main(["ask", "What is 347 * 29?", "--model", spec, "--effort", "high", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["answer"] == "10063" and out["usage"]["reasoning_tokens"] > 0
+
+
+def test_an_unreachable_server_names_the_url(capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again before the request: nothing listens there
+    assert main(["ask", "Hi", "--model", f"openai:m@http://127.0.0.1:{port}/v1"]) == 2
+    assert f"http://127.0.0.1:{port}/v1" in capsys.readouterr().err
