@@ -29,6 +29,8 @@ class SamplingParams:
     stop: strings that end the answer (checked on the answer only, not the hidden reasoning).
     min_reasoning_tokens: budget forcing (s1): until the reasoning has this many tokens, an
         attempt to close it is replaced by `extend_with` ("Wait"), so the model keeps thinking.
+    stop_in_reasoning: strings that end generation while still reasoning (e.g. "\n" to generate
+        one reasoning step at a time, for step-level search); kept in the returned reasoning.
     """
 
     max_completion_tokens: int = 256
@@ -43,6 +45,7 @@ class SamplingParams:
     ignore_eos: bool = False  # keep going past the end token (benchmarks; as in vLLM)
     min_reasoning_tokens: int = 0
     extend_with: str = " Wait,"
+    stop_in_reasoning: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_completion_tokens < 1:
@@ -64,8 +67,10 @@ class SamplingParams:
             raise UserError("extend_with must be non-empty text when min_reasoning_tokens is set")
         if self.seed is not None and not -(2**63) <= self.seed < 2**64:
             raise UserError(f"seed must be within [-2**63, 2**64), got {self.seed}")
-        if isinstance(self.stop, str) or not all(isinstance(s, str) and s for s in self.stop):
-            raise UserError("stop must be a tuple of non-empty strings")
+        for name in ("stop", "stop_in_reasoning"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not all(isinstance(s, str) and s for s in value):
+                raise UserError(f"{name} must be a tuple of non-empty strings")
 
 
 @dataclass(frozen=True)

@@ -263,8 +263,12 @@ class ContinuousEngine:
                 if r.stream_reasoning:
                     self._send(r, "reasoning", self.tok.decode(r.ids[:-1]))
                 r.sink(ReasoningEnd(r.reasoning_used))
-            elif r.stream_reasoning:
-                self._emit(r, "reasoning", r.ids)
+            else:
+                if r.stream_reasoning:
+                    self._emit(r, "reasoning", r.ids)
+                if r.params.stop_in_reasoning and any(s in self.tok.decode(r.ids) for s in r.params.stop_in_reasoning):
+                    r.stopped = True
+                    return True
         else:
             is_end = token == sp.end and not r.params.ignore_eos
             if is_end or token in r.params.stop_token_ids:

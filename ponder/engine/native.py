@@ -218,14 +218,17 @@ class NativeEngine:
 
     def _stop_string_hit(self, tokens_out, rows: _Rows, params, j: int) -> torch.Tensor:
         hit = torch.zeros(len(rows.index), dtype=torch.bool)
-        if not any(p.stop for p in params):
+        if not any(p.stop or p.stop_in_reasoning for p in params):
             return hit
         for r, original in enumerate(rows.index.tolist()):
-            stops = params[original].stop
-            if stops and not rows.in_reasoning[r] and not rows.finished[r]:
-                answer = self._split(tokens_out[original, : j + 1].tolist(), params[original])[1]
-                text = self.tok.decode(answer)
-                hit[r] = any(s in text for s in stops)
+            p = params[original]
+            reasoning, answer = self._split(tokens_out[original, : j + 1].tolist(), p)
+            if rows.finished[r]:
+                continue
+            if rows.in_reasoning[r] and p.stop_in_reasoning:
+                hit[r] = any(s in self.tok.decode(reasoning) for s in p.stop_in_reasoning)
+            elif not rows.in_reasoning[r] and p.stop:
+                hit[r] = any(s in self.tok.decode(answer) for s in p.stop)
         return hit
 
     def _split(self, ids: list[int], params: SamplingParams) -> tuple[list[int], list[int]]:

@@ -38,12 +38,13 @@ PARAMS = [
     SamplingParams(max_completion_tokens=40, temperature=1.0, top_p=0.8, seed=11, stop=("a", "1")),
     SamplingParams(max_completion_tokens=25, logprobs=True),
     SamplingParams(max_completion_tokens=45, min_reasoning_tokens=30, reasoning_budget=40),
+    SamplingParams(max_completion_tokens=45, stop_in_reasoning=("r", "6")),
 ]
 
 
 def test_matches_the_native_engine_request_by_request(native, engine):
-    # 7 requests through 4 rows: three join as the first ones finish.
-    prompts = [*PROMPTS, PROMPTS[0]]
+    # 8 requests through 4 rows: four join as the first ones finish.
+    prompts = [*PROMPTS, PROMPTS[0], PROMPTS[2]]
     expected = [native.generate(conversations([p]), params)[0] for p, params in zip(prompts, PARAMS)]
     got = engine.generate(conversations(prompts), PARAMS)
     for e, g in zip(expected, got):

@@ -169,3 +169,15 @@ def test_budget_forcing_changes_nothing_when_the_model_thinks_long_enough(engine
 def test_min_reasoning_must_be_below_the_budget():
     with pytest.raises(UserError, match="below the reasoning budget"):
         SamplingParams(min_reasoning_tokens=10, reasoning_budget=10)
+
+
+def test_stop_in_reasoning_ends_generation_after_one_step(engine, tok):
+    stopped = 0
+    for c in ask(engine, PROMPTS, max_completion_tokens=60, stop_in_reasoning=("r", "6")):
+        if c.finish_reason == "stop" and not c.answer_tokens:
+            assert "r" in c.reasoning or "6" in c.reasoning
+            # It stopped at the first token that completed a stop string, not later.
+            before = tok.decode(list(c.token_ids[:-1]))
+            assert "r" not in before and "6" not in before
+            stopped += 1
+    assert stopped >= 2  # the random model repeats " fr" or "6" in its reasoning
