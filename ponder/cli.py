@@ -25,7 +25,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from ponder.engine.spec import load_engine
     from ponder.model.chat import Message
     from ponder.think.budget import budget_for
+    from ponder.think.strategy import make_strategy, parse_param_pairs
 
+    # Check the strategy before loading the model, so a typo fails at once.
+    strategy = make_strategy(args.strategy, parse_param_pairs(args.param))
     budget = args.budget if args.budget is not None else budget_for(args.effort)
     params = SamplingParams(
         max_completion_tokens=args.max_completion_tokens, reasoning_budget=budget,
@@ -33,24 +36,26 @@ def cmd_ask(args: argparse.Namespace) -> int:
     )
     engine = load_engine(args.model)
     messages = ([Message("developer", args.developer)] if args.developer else []) + [Message("user", args.prompt)]
-    completion = engine.generate([messages], params)[0]
+    result = strategy.run(engine, [messages], params)[0]
+    chosen = result.chosen
     if args.json:
-        out = {"answer": completion.answer}
+        out = {"answer": result.answer}
         if args.show_reasoning:
-            out["reasoning"] = completion.reasoning
-        out["usage"] = completion.usage()
-        out["finish_reason"] = completion.finish_reason
+            out["reasoning"] = chosen.reasoning
+        out["usage"] = result.usage()  # totals over every sample drawn: what a server would bill
+        out["finish_reason"] = chosen.finish_reason
+        out["strategy"] = strategy.name
+        out["samples"] = len(result.samples)
+        out["meta"] = result.meta  # e.g. vote counts, samples an adaptive strategy used
         print(json.dumps(out))
         return 0
     if args.show_reasoning:
-        print(f"Thinking ({completion.reasoning_tokens} tokens):\n{completion.reasoning.strip()}\n")
-    print(completion.answer if completion.answer else "(no answer: the completion ran out of tokens while thinking)")
-    usage = completion.usage()
-    print(
-        f"[{usage['reasoning_tokens']} reasoning + {completion.answer_tokens} answer tokens, "
-        f"finish: {completion.finish_reason}]",
-        file=sys.stderr,
-    )
+        print(f"Thinking ({chosen.reasoning_tokens} tokens):\n{chosen.reasoning.strip()}\n")
+    print(result.answer if result.answer else "(no answer: the completion ran out of tokens while thinking)")
+    answer_tokens = result.completion_tokens - result.reasoning_tokens
+    drawn = "" if len(result.samples) == 1 else f"{strategy.name}, {len(result.samples)} samples: "
+    print(f"[{drawn}{result.reasoning_tokens} reasoning + {answer_tokens} answer tokens, "
+          f"finish: {chosen.finish_reason}]", file=sys.stderr)
     return 0
 
 
@@ -104,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ponder.serve.accounts_cli import register as register_accounts
     from ponder.serve.settings import ServeConfig
     from ponder.think.budget import DEFAULT_EFFORT, EFFORT_BUDGETS
+    from ponder.think.strategy import DEFAULT_STRATEGY, STRATEGIES
 
     parser = argparse.ArgumentParser(prog="ponder", description="Models that think before they answer.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -121,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--developer", default=None, metavar="TEXT", help="a developer message before the prompt")
     ask.add_argument("--show-reasoning", action="store_true", help="also print the hidden reasoning")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.add_argument("--strategy", default=DEFAULT_STRATEGY, metavar="NAME",
+                     help=f"test-time strategy: {', '.join(STRATEGIES)} (default {DEFAULT_STRATEGY})")
+    ask.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                     help="a strategy parameter, repeatable (e.g. --strategy self_consistency --param k=16)")
     ask.set_defaults(func=cmd_ask)
 
     train = sub.add_parser("train", help="train a model (supervised warm start)",

@@ -29,7 +29,7 @@ def test_ask_json_prints_exactly_one_object(capsys, ckpt):
     assert code == 0
     assert len(out.strip().splitlines()) == 1
     data = json.loads(out)
-    assert set(data) == {"answer", "usage", "finish_reason"}
+    assert set(data) == {"answer", "usage", "finish_reason", "strategy", "samples", "meta"}
     assert set(data["usage"]) == {"prompt_tokens", "completion_tokens", "reasoning_tokens"}
     assert 1 <= data["usage"]["reasoning_tokens"] <= 5
     assert data["usage"]["completion_tokens"] >= data["usage"]["reasoning_tokens"]
@@ -54,7 +54,10 @@ def test_plain_ask_hides_reasoning_and_reports_usage_on_stderr(capsys, ckpt):
     "argv, message",
     [
         (["ask", "hi", "--model", "/no/such/dir"], "unknown model spec '/no/such/dir'"),
-        (["ask", "hi", "--model", "hf:gpt2"], "hf: kind is not available yet"),
+        (["ask", "hi", "--model", "vllm:x"], "vllm: kind is not available yet"),
+        (["ask", "hi", "--model", "hf:/no/such/model"], "unknown HF model '/no/such/model'"),
+        (["ask", "hi", "--model", "gguf:/no/such.gguf"], "no such GGUF file '/no/such.gguf'"),
+        (["ask", "hi", "--strategy", "telepathy"], "unknown strategy 'telepathy'"),
         (["ask", "7 " * 600, "--model", "CKPT"], "context is 128"),
         (["tasks", "sonnets"], "unknown task 'sonnets'"),
         (["tasks", "countdown", "--difficulty", "0"], "valid difficulties are 1..5"),

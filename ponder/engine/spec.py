@@ -3,8 +3,10 @@
     default                     the model bundled in the package
     DIR                         a ponder checkpoint directory
     openai:MODEL[@BASE_URL]     any OpenAI-compatible server (ponder serve included)
+    hf:DIR                      a transformers model directory, with its own chat template
+    gguf:FILE                   a GGUF checkpoint, through transformers (converted once, cached)
 
-Later kinds (hf:, gguf:, vllm:) register here."""
+vllm: is not available yet."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from pathlib import Path
 from ponder.errors import UserError
 
 BUNDLED = Path(__file__).resolve().parent.parent / "assets" / "default"
-VALID_SPECS = "'default' (the bundled model) or a ponder checkpoint directory"
-LATER_KINDS = ("hf:", "gguf:", "vllm:")
+VALID_SPECS = "'default' (the bundled model), a ponder checkpoint directory, hf:DIR, gguf:FILE or openai:MODEL@URL"
+LATER_KINDS = ("vllm:",)
+GGUF_CACHE = Path.home() / ".cache" / "ponder" / "gguf"
 
 
 def resolve_checkpoint(spec: str) -> Path:
@@ -42,6 +45,16 @@ def load_engine(spec: str = "default"):
         from ponder.engine.remote import RemoteEngine, parse_remote_spec
 
         return RemoteEngine(*parse_remote_spec(spec))
+    if spec.startswith("hf:"):
+        from ponder.engine.hf import HFEngine
+
+        return HFEngine.from_pretrained(spec[3:])
+    if spec.startswith("gguf:"):
+        from ponder.engine.gguf import load_gguf_engine
+
+        # Reading a GGUF through transformers takes minutes in pure Python; the converted
+        # weights are cached so later loads take seconds.
+        return load_gguf_engine(spec[5:], cache_dir=GGUF_CACHE)
 
     path = resolve_checkpoint(spec)
     model, tok = load_checkpoint(path)

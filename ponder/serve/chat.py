@@ -58,7 +58,8 @@ async def chat_completions(request: Request) -> JSONResponse | StreamingResponse
               for i in range(body.n)]
     request_id = new_id("chatcmpl-")
     tally = Tally(svc, caller, request_id, ENDPOINT, prompt_tokens, body.n)
-    generations = [svc.backend.start(messages, p, body.include_reasoning, on_end=tally) for p in params]
+    generations = [svc.start(messages, p, body.include_reasoning, tally, body.reasoning_effort, body.strategy,
+                             body.strategy_params) for p in params]
     head = {"id": request_id, "created": int(time.time()), "model": svc.model_name,
             "system_fingerprint": f"fp_ponder_{svc.backend.name}"}
     if body.stream:

@@ -61,6 +61,8 @@ class ChatCompletionRequest(Strict):
     store: bool | None = None
     logprobs: bool | None = None
     include_reasoning: bool = False  # ponder: return the reasoning (only if the server allows it)
+    strategy: str | None = None  # ponder: a test-time strategy (self_consistency, adaptive, ...)
+    strategy_params: dict[str, str | int | float] | None = None  # ponder: its parameters
 
     @field_validator("stop")
     @classmethod
@@ -139,6 +141,8 @@ class ResponsesRequest(Strict):
     parallel_tool_calls: bool | None = None
     truncation: Literal["disabled"] | None = None
     seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)  # ponder: as in chat completions
+    strategy: str | None = None  # ponder: as in chat completions
+    strategy_params: dict[str, str | int | float] | None = None  # ponder
 
     @field_validator("tools")
     @classmethod

@@ -118,7 +118,7 @@ async def create_response(request: Request):
     tally = Tally(svc, caller, ids["response"], ENDPOINT, prompt_tokens, 1)
     # A stream sends the reasoning item (summary, sealed reasoning) before the answer, so the
     # server follows the reasoning text as it comes; it never leaves the server raw.
-    generation = svc.backend.start(messages, params, stream_reasoning=body.stream, on_end=tally)
+    generation = svc.start(messages, params, body.stream, tally, effort, body.strategy, body.strategy_params)
     head = {
         "id": ids["response"], "object": "response", "created_at": int(time.time()), "model": svc.model_name,
         "error": None, "instructions": body.instructions, "max_output_tokens": body.max_output_tokens,

@@ -30,6 +30,7 @@ from ponder.serve.limits import RateLimiter
 from ponder.serve.response_store import ResponseStore
 from ponder.serve.sealed import ReasoningSealer, load_or_create_key
 from ponder.serve.settings import ServeConfig
+from ponder.serve.thinking import choose, parse_effort_strategies, start_strategy
 
 log = logging.getLogger("ponder.serve")
 Body = TypeVar("Body", bound=BaseModel)
@@ -83,6 +84,7 @@ class Services:
         self.limiter = RateLimiter(self.conn)
         self.ledger = Ledger(self.conn, PriceTable.from_toml(Path(cfg.prices)) if cfg.prices else PriceTable({}))
         self.responses = ResponseStore(self.conn)
+        self.effort_strategies = parse_effort_strategies(cfg.effort_strategies)
         self.sealer = ReasoningSealer(load_or_create_key(db_path.with_name(db_path.stem + ".reasoning.key")))
         # Without keys, a loopback server is a personal quick start; anywhere else it needs keys.
         self.keys_optional = loopback and not cfg.require_key
@@ -172,6 +174,15 @@ class Services:
                                   temperature=temperature, top_p=top_p, seed=seed, stop=stop)
         except UserError as error:
             raise bad_request(str(error)) from None
+
+    def start(self, messages: list[Message], params: SamplingParams, stream_reasoning: bool, on_end,
+              effort: str | None, strategy: str | None, strategy_params: dict | None):
+        """One generation: a single sample straight from the engine (streamed token by token),
+        or the strategy the request or its effort level names."""
+        chosen = choose(strategy, strategy_params, effort or self.cfg.default_effort, self.effort_strategies)
+        if chosen is None:
+            return self.backend.start(messages, params, stream_reasoning, on_end=on_end)
+        return start_strategy(chosen, self.backend.engine, messages, params, stream_reasoning, on_end)
 
     # ---- afterwards -------------------------------------------------------------------------
 

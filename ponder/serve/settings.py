@@ -30,6 +30,9 @@ class ServeConfig:
     # Reasoning
     efforts: tuple[str, ...] = field(("none", "minimal", "low", "medium", "high"), "reasoning_effort values accepted")
     default_effort: str = field("medium", "reasoning_effort when a request names none")
+    effort_strategies: tuple[str, ...] = field(
+        ("xhigh=self_consistency:k=8",),
+        "test-time strategy per effort, EFFORT=STRATEGY[:KEY=VALUE,...]; efforts not listed take one sample")
     allow_reasoning: bool = field(False, "let requests ask for the raw reasoning (include_reasoning); off = never shown")
     max_tokens: Literal["alias", "reject"] = field(
         "alias", "max_tokens on chat completions: a deprecated alias of max_completion_tokens, or a 400")
