@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping, Union
 from ponder.errors import UserError
 from ponder.think.adaptive import Adaptive
 from ponder.think.base import Strategy, ThinkResult, bounds_text
+from ponder.think.beam import BeamSearch
 from ponder.think.best_of_n import BestOfN
 from ponder.think.budget_forcing import BudgetForcing
 from ponder.think.self_consistency import SelfConsistency
@@ -28,7 +29,7 @@ StrategyFactory = Callable[..., Strategy]
 
 STRATEGIES: dict[str, StrategyFactory] = {
     cls.name: cls
-    for cls in (Single, SelfConsistency, BestOfN, WeightedBestOfN, BudgetForcing, Adaptive)
+    for cls in (Single, SelfConsistency, BestOfN, WeightedBestOfN, BudgetForcing, Adaptive, BeamSearch)
 }
 DEFAULT_STRATEGY = "single"
 

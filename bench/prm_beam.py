@@ -1,0 +1,145 @@
+"""PRM-guided beam search against majority vote at equal token spend, on the hardest level.
+
+Target: beam search over reasoning steps, guided by a process reward model trained Math-Shepherd
+style (`ponder train --stage prm`), beats self-consistency (majority vote) with k chosen to spend
+the same tokens, on held_out_set(N, difficulty=5) with the bundled model.
+
+One run: train the PRM (or load --prm DIR), run beam search on the N problems, then draw
+self-consistency samples (`SelfConsistency(k=K_MAX)`: sample i has seed seed+i, so the first k
+are exactly what `SelfConsistency(k)` draws) and vote over the first k for every k <= K_MAX.
+The matched k is the one whose mean generated tokens per problem are closest to beam's.
+Spend is generated tokens (reasoning + answer, every sample, discarded steps included): what
+decoding costs. Beam's prompt tokens re-read each step's prefix, so they are printed too, but
+not matched (a prefix cache makes them nearly free; PRM forward passes are not counted either).
+Accuracy is each problem's own verifier; errors are binomial standard errors, and the
+difference's is paired (same problems).
+
+    python bench/prm_beam.py [--n 150] [--prm DIR] [--beams 4] [--expansions 4] [--aggregate min]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from ponder.engine.base import SamplingParams
+from ponder.engine.spec import load_engine
+from ponder.model.chat import Message
+from ponder.prm.train import PRMConfig, train_prm
+from ponder.tasks.mix import held_out_set
+from ponder.think.beam import BeamSearch
+from ponder.think.self_consistency import SelfConsistency, vote_result
+
+
+def std_err(p: float, n: int) -> float:
+    return math.sqrt(max(p * (1 - p), 0.0) / max(n, 1))
+
+
+def paired_std_err(a: list[float], b: list[float]) -> float:
+    d = [x - y for x, y in zip(a, b)]
+    mean = sum(d) / len(d)
+    return math.sqrt(sum((x - mean) ** 2 for x in d) / max(len(d) - 1, 1) / len(d))
+
+
+def by_family(problems, scores) -> str:
+    groups: dict[str, list[float]] = defaultdict(list)
+    for p, s in zip(problems, scores):
+        groups[p.task].append(s)
+    return ", ".join(f"{f} {100 * sum(v) / len(v):.0f}% (n={len(v)})" for f, v in sorted(groups.items()))
+
+
+def get_prm(args) -> Path:
+    if args.prm:
+        return Path(args.prm)
+    started = time.perf_counter()
+    final = train_prm(PRMConfig(name=args.prm_name, out_dir=args.out_dir, seed=args.seed), progress=False)
+    print(f"trained the PRM in {time.perf_counter() - started:.0f} s -> {final}")
+    return final
+
+
+def prm_metrics(final: Path) -> str:
+    metrics = final.parent / "metrics.jsonl"
+    if not metrics.is_file():
+        return "(no metrics.jsonl next to the PRM)"
+    records = [json.loads(line) for line in metrics.read_text().splitlines()]
+    last, first = records[-1], records[0]
+    keys = ("heldout_loss", "heldout_acc", "heldout_auroc", "heldout_answer_acc", "heldout_answer_auroc")
+    return (f"labels: {first.get('traces')} traces, {first.get('steps')} steps, labelled in {first.get('labels_s')} s; "
+            f"held-out before -> after training: " + ", ".join(f"{k.removeprefix('heldout_')} {first.get(k)} -> "
+                                                                f"{last.get(k)}" for k in keys))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=150, help="held-out problems at difficulty 5")
+    parser.add_argument("--prm", default=None, metavar="DIR", help="a trained PRM (default: train one first)")
+    parser.add_argument("--prm-name", default="prm_bench", help="run name when training the PRM")
+    parser.add_argument("--out-dir", default="runs")
+    parser.add_argument("--beams", type=int, default=4)
+    parser.add_argument("--expansions", type=int, default=4)
+    parser.add_argument("--max-steps", type=int, default=12)
+    parser.add_argument("--aggregate", default="min", choices=["min", "last", "prod"])
+    parser.add_argument("--select", default="best", choices=["best", "vote"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    final = get_prm(args)
+    print(f"PRM {final}: {prm_metrics(final)}")
+    engine = load_engine("default")
+    problems = held_out_set(args.n, difficulty=5)
+    prompts = [[Message("user", p.prompt)] for p in problems]
+    params = SamplingParams(max_completion_tokens=512, seed=args.seed)  # effort high: no reasoning cut
+
+    started = time.perf_counter()
+    beam = BeamSearch(beams=args.beams, expansions=args.expansions, max_steps=args.max_steps, prm=str(final),
+                      aggregate=args.aggregate, select=args.select).run(engine, prompts, params)
+    beam_s = time.perf_counter() - started
+    beam_scores = [p.verify(r.answer) for p, r in zip(problems, beam)]
+    beam_tokens = sum(r.completion_tokens for r in beam) / len(beam)
+    beam_prompt = sum(r.prompt_tokens for r in beam) / len(beam)
+
+    started = time.perf_counter()
+    one = SelfConsistency(k=1).run(engine, prompts, params)  # sample 0 of the pool, to size it
+    per_sample = sum(r.completion_tokens for r in one) / len(one)
+    k_max = max(2, math.ceil(1.3 * beam_tokens / per_sample))
+    pool = [list(r.samples) for r in SelfConsistency(k=k_max).run(engine, prompts, params)]
+    vote_s = time.perf_counter() - started
+    curve = {}
+    for k in range(1, k_max + 1):
+        results = [vote_result(samples[:k]) for samples in pool]
+        curve[k] = ([p.verify(r.answer) for p, r in zip(problems, results)],
+                    sum(r.completion_tokens for r in results) / len(results),
+                    sum(r.prompt_tokens for r in results) / len(results))
+    k = min(curve, key=lambda k: abs(curve[k][1] - beam_tokens))
+    vote_scores, vote_tokens, vote_prompt = curve[k]
+
+    n = len(problems)
+    acc_b, acc_v = sum(beam_scores) / n, sum(vote_scores) / n
+    print(f"\n{n} held-out problems at difficulty 5, bundled model, max_completion_tokens 512, seed {args.seed}")
+    print(f"beam search: beams={args.beams} expansions={args.expansions} max_steps={args.max_steps} "
+          f"aggregate={args.aggregate} select={args.select} temperature 0.8; majority vote: temperature 0.8, k={k} (of {k_max} drawn)\n")
+    print(f"{'':24s}{'accuracy':>18s}{'generated tok/problem':>24s}{'prompt tok/problem':>21s}{'wall s':>9s}")
+    print(f"{'PRM beam search':24s}{100 * acc_b:11.1f}% ±{100 * std_err(acc_b, n):4.1f}{beam_tokens:24.0f}"
+          f"{beam_prompt:21.0f}{beam_s:9.0f}")
+    print(f"{f'majority vote@{k}':24s}{100 * acc_v:11.1f}% ±{100 * std_err(acc_v, n):4.1f}{vote_tokens:24.0f}"
+          f"{vote_prompt:21.0f}{vote_s:9.0f}")
+    print(f"\ntoken ratio beam / vote: {beam_tokens / vote_tokens:.2f} (generated), {beam_prompt / vote_prompt:.2f} (prompt)")
+    print(f"accuracy difference beam - vote: {100 * (acc_b - acc_v):+.1f} pp ± {100 * paired_std_err(beam_scores, vote_scores):.1f} "
+          "(paired standard error)")
+    print(f"by family: beam: {by_family(problems, beam_scores)}\n           vote: {by_family(problems, vote_scores)}")
+    print("majority vote curve (k: accuracy, generated tokens): " + ", ".join(
+        f"{k}: {100 * sum(s) / n:.1f}% {t:.0f}" for k, (s, t, _) in curve.items() if k in (1, 2, 4, 8, 12, 16, 24, 32) or k == k_max))
+    verdict = "MET" if acc_b > acc_v else "NOT met"
+    print(f"\ntarget (beam beats majority vote at equal generated tokens): {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,312 @@
+"""`ponder train --stage prm`: label policy traces Math-Shepherd style, then fine-tune a PRM.
+
+The PRM starts as a copy of the policy and learns, at each step end only, a two-way
+cross-entropy between its (+, -) logits and the step's soft label (the share of completions
+from that step that verified). Problems are split by seed: a share of them never trains and
+gives held-out step-label accuracy and AUROC at every eval, next to the loss, in
+OUT_DIR/NAME/metrics.jsonl. The labels are kept in OUT_DIR/NAME/labels.jsonl, so a later run
+can retrain without relabelling (`labels_from`). The PRM is saved atomically to OUT_DIR/NAME/final.
+
+Defaults finish in about 5-8 minutes on two CPU cores with one torch thread (the bundled
+model is too small for a second thread to pay for its synchronisation).
+Left out: resuming (a run takes minutes; start it again under a new --name).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ponder.config import build_config, config_overrides, config_to_dict, field
+from ponder.errors import UserError
+from ponder.prm.labels import LabelledTrace, label_problems, load_labels, parse_level, save_labels, training_problems
+from ponder.prm.model import PRM, init_prm, padded, pair_logits, save_prm, score_sequences
+
+# Where the bundled policy's steps are sometimes right and sometimes wrong, so labels differ:
+# the hardest arithmetic and word problems (below level 5 it is almost never wrong), and
+# Countdown's easy levels (above level 2 it is almost never right: every label would be 0).
+DEFAULT_LEVELS = ("arithmetic:5", "word_problems:5", "countdown:1", "countdown:2")
+
+
+@dataclass(frozen=True)
+class PRMConfig:
+    # --- run ---
+    name: str = field("prm", "run name; files go to OUT_DIR/NAME, the PRM to OUT_DIR/NAME/final")
+    out_dir: str = field("runs", "directory that holds runs")
+    seed: int = field(0, "seed for the problems, the samples and the training order")
+    policy: str = field("default", "policy checkpoint that writes the traces and initialises the PRM "
+                                   "('default' = the bundled model, or a checkpoint directory)")
+    labels_from: str | None = field(None, "reuse the step labels of an earlier PRM run directory instead of labelling")
+    threads: int = field(1, "torch CPU threads (0 = all cores; 1 is fastest for the bundled model)")
+    # --- labels (Math-Shepherd) ---
+    problems: int = field(200, "training problems to label (training seeds only)")
+    levels: tuple[str, ...] = field(DEFAULT_LEVELS, "family:difficulty pairs the problems come from, in turn "
+                                                    "(comma-separated)")
+    traces_per_problem: int = field(4, "policy traces sampled per problem (T)")
+    completions_per_step: int = field(4, "completions from each step that label it (K)")
+    trace_temperature: float = field(1.0, "sampling temperature of the traces (hotter: more mistakes to learn from)")
+    temperature: float = field(0.8, "sampling temperature of the completions that label a step")
+    references: bool = field(False, "also label each problem's reference solution, so the PRM sees right steps the "
+                                   "policy seldom writes (a Countdown 'yes' at a hard level)")
+    rollouts_on_correct: bool = field(True, "label the steps of traces that verified by completions too "
+                                             "(off: they count as good, and the completions go to wrong traces)")
+    max_completion_tokens: int = field(448, "reasoning plus answer tokens per trace")
+    heldout_share: float = field(0.15, "share of problems kept out of training for the step-label metrics")
+    # --- optimisation ---
+    steps: int = field(80, "optimizer steps (held-out metrics peak early: a few hundred traces are soon memorised)")
+    batch_size: int = field(16, "traces per step (every step end of a trace is a target)")
+    lr: float = field(2e-4, "peak learning rate (AdamW)")
+    min_lr_ratio: float = field(0.1, "final learning rate as a share of lr (cosine decay)")
+    warmup_steps: int = field(10, "linear warm-up steps")
+    weight_decay: float = field(0.0, "AdamW weight decay on matrices")
+    grad_clip: float = field(1.0, "clip the gradient norm to this (0 = off)")
+    eval_every: int = field(20, "held-out step-label metrics every N steps (0 = only before and after)")
+
+    def __post_init__(self) -> None:
+        if not self.levels:
+            raise ValueError("levels must name at least one family:difficulty pair")
+        for text in self.levels:
+            parse_level(text)
+        for name in ("problems", "traces_per_problem", "completions_per_step", "steps", "batch_size",
+                     "max_completion_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.traces_per_problem > 1000 or self.completions_per_step > 1000:
+            raise ValueError("traces_per_problem and completions_per_step must be at most 1000")
+        if not 0 < self.heldout_share < 1:
+            raise ValueError(f"heldout_share must be in (0, 1), got {self.heldout_share}")
+        if self.lr <= 0 or not 0 <= self.min_lr_ratio <= 1 or not self.temperature > 0 or not self.trace_temperature > 0:
+            raise ValueError("lr, temperature and trace_temperature must be > 0 and min_lr_ratio in [0, 1]")
+        if self.eval_every < 0 or self.warmup_steps < 0 or self.threads < 0 or self.weight_decay < 0:
+            raise ValueError("eval_every, warmup_steps, threads and weight_decay must be >= 0")
+
+
+# --- pure pieces -------------------------------------------------------------------------------
+
+
+def split_by_problem(traces: Sequence[LabelledTrace], share: float) -> tuple[list[LabelledTrace], list[LabelledTrace]]:
+    """(train, held out): the last `share` of problems (by seed) are held out, all their traces."""
+    seeds = sorted({t.seed for t in traces})
+    held = set(seeds[len(seeds) - max(1, math.ceil(share * len(seeds))):]) if len(seeds) > 1 else set()
+    return [t for t in traces if t.seed not in held], [t for t in traces if t.seed in held]
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean over steps of -(y log P(+) + (1-y) log P(-)); logits (N, 2), targets (N,) in [0, 1]."""
+    logp = logits.log_softmax(-1)  # (N, 2)
+    return -(targets * logp[:, 0] + (1 - targets) * logp[:, 1]).mean()
+
+
+def auroc(scores: Sequence[float], positive: Sequence[bool]) -> float | None:
+    """Area under the ROC curve (Mann-Whitney U, ties count half); None without both classes."""
+    n_pos = sum(positive)
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    rank_sum, i = 0.0, 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        mean_rank = (i + j) / 2 + 1  # ranks i+1..j+1 share their mean
+        rank_sum += mean_rank * sum(positive[order[k]] for k in range(i, j + 1))
+        i = j + 1
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def step_metrics(predicted: Sequence[float], soft: Sequence[float]) -> dict[str, float | None]:
+    """Accuracy and AUROC of P(+) against "more likely than not to be solved" (soft >= 0.5),
+    and the loss of the predictions against the soft labels."""
+    good = [y >= 0.5 for y in soft]
+    n = max(len(soft), 1)
+    eps = 1e-6
+    loss = -sum(y * math.log(max(p, eps)) + (1 - y) * math.log(max(1 - p, eps)) for p, y in zip(predicted, soft)) / n
+    area = auroc(predicted, good)
+    return {
+        "loss": round(loss, 5),
+        "acc": round(sum((p >= 0.5) == g for p, g in zip(predicted, good)) / n, 4),
+        "auroc": None if area is None else round(area, 4),
+    }
+
+
+def batch_tensors(traces: Sequence[LabelledTrace], pad: int):
+    """(tokens (B, T), rows (N,), cols (N,), targets (N,)) for a batch of labelled traces."""
+    tokens = padded([t.tokens for t in traces], pad)
+    rows = [r for r, t in enumerate(traces) for _ in t.ends]
+    cols = [e for t in traces for e in t.ends]
+    targets = [y for t in traces for y in t.soft]
+    return tokens, torch.tensor(rows), torch.tensor(cols), torch.tensor(targets)
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+
+def evaluate(prm: PRM, traces: Sequence[LabelledTrace]) -> dict[str, float | None]:
+    if not traces:
+        return {}
+    prm.model.eval()
+    scores = score_sequences(prm, [(t.tokens, t.ends) for t in traces])
+    prm.model.train()
+    out = step_metrics([p for s in scores for p in s], [y for t in traces for y in t.soft])
+    last = step_metrics([s[-1] for s in scores], [t.soft[-1] for t in traces])  # answer steps: an ORM
+    record = {**{f"heldout_{k}": v for k, v in out.items()}, **{f"heldout_answer_{k}": v for k, v in last.items()}}
+    # Pooled AUROC rewards telling families apart (Countdown steps are mostly bad); within a
+    # family it measures what a search needs: telling a good step from a bad one.
+    for task in sorted({t.task for t in traces}):
+        mine = [(s, t) for s, t in zip(scores, traces) if t.task == task]
+        area = auroc([p for s, _ in mine for p in s], [y >= 0.5 for _, t in mine for y in t.soft])
+        record[f"heldout_auroc_{task}"] = None if area is None else round(area, 4)
+    return record
+
+
+def label_summary(traces: Sequence[LabelledTrace]) -> dict[str, float]:
+    soft = [y for t in traces for y in t.soft]
+    n = max(len(soft), 1)
+    return {
+        "traces": len(traces), "steps": len(soft), "mean_soft_label": round(sum(soft) / n, 4),
+        "share_good_steps": round(sum(y >= 0.5 for y in soft) / n, 4),
+        "traces_correct": round(sum(t.correct for t in traces) / max(len(traces), 1), 4),
+    }
+
+
+def make_labels(cfg: PRMConfig, policy_dir: Path, run_root: Path, progress: bool) -> list[LabelledTrace]:
+    from tqdm import tqdm
+
+    from ponder.engine.native import NativeEngine
+    from ponder.model.checkpoint import load_checkpoint
+
+    if cfg.labels_from:
+        return load_labels(cfg.labels_from)
+    engine = NativeEngine(*load_checkpoint(policy_dir))
+    problems = training_problems(cfg.problems, cfg.seed, cfg.levels)
+    bars: dict[str, tqdm] = {}
+
+    def report(phase: str, done: int, total: int) -> None:
+        bar = bars.setdefault(phase, tqdm(total=total, desc=f"prm labels: {phase}", disable=not progress, unit="gen"))
+        bar.update(done - bar.n)
+
+    traces = label_problems(engine, problems, cfg.traces_per_problem, cfg.completions_per_step, cfg.temperature,
+                            cfg.max_completion_tokens, cfg.seed, cfg.trace_temperature,
+                            cfg.rollouts_on_correct, cfg.references, report)
+    for bar in bars.values():
+        bar.close()
+    save_labels(traces, run_root / "labels.jsonl")
+    return traces
+
+
+def start_run(cfg: PRMConfig) -> Path:
+    root = Path(cfg.out_dir) / cfg.name
+    if (root / "metrics.jsonl").exists() or (root / "final").exists():
+        raise UserError(f"run directory {root} already holds a PRM run; pass --name to start a new one "
+                        f"(reuse its labels with --labels-from {root})")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=2))
+    return root
+
+
+def train_prm(cfg: PRMConfig, progress: bool = True) -> Path:
+    """Label (or reuse labels), fine-tune the PRM, log metrics; returns the PRM directory."""
+    from tqdm import tqdm
+
+    from ponder.engine.spec import resolve_checkpoint
+    from ponder.rl.sft import learning_rate, make_optimizer
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    policy_dir = resolve_checkpoint(cfg.policy)
+    root = start_run(cfg)
+    log = (root / "metrics.jsonl").open("a")
+    started = time.perf_counter()
+    traces = make_labels(cfg, policy_dir, root, progress)
+    prm = init_prm(policy_dir)
+    if any(max(t.tokens) >= prm.tok.vocab_size for t in traces):
+        raise UserError(f"the labels in {cfg.labels_from} use tokens the policy {cfg.policy!r} lacks; "
+                        "label with the same policy")
+    train, held = split_by_problem(traces, cfg.heldout_share)
+    if not train:
+        raise UserError(f"no labelled traces to train on (labelled {len(traces)}); raise --problems")
+    log.write(json.dumps({"step": 0, "labels_s": round(time.perf_counter() - started, 1),
+                          **label_summary(train), **evaluate(prm, held)}) + "\n")
+    log.flush()
+    # PRMConfig names its lr schedule and optimizer fields as SFTConfig does, so the same
+    # warm-up + cosine schedule and decay groups are used.
+    optimizer = make_optimizer(prm.model, cfg)  # type: ignore[arg-type]
+    order = torch.Generator().manual_seed(cfg.seed)
+    queue: list[int] = []
+    prm.model.train()
+    for step in tqdm(range(cfg.steps), desc=f"prm {cfg.name}", disable=not progress, unit="step"):
+        if len(queue) < cfg.batch_size:
+            queue += torch.randperm(len(train), generator=order).tolist()
+        batch, queue = [train[i] for i in queue[: cfg.batch_size]], queue[cfg.batch_size :]
+        tokens, rows, cols, targets = batch_tensors(batch, prm.tok.special.pad)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, step)  # type: ignore[arg-type]
+        loss = soft_cross_entropy(pair_logits(prm.model, tokens, rows, cols, prm.spec), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(prm.model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+        optimizer.step()
+        done = step + 1
+        record = {"step": done, "loss": round(loss.item(), 5), "lr": optimizer.param_groups[0]["lr"]}
+        if done == cfg.steps or (cfg.eval_every and done % cfg.eval_every == 0):
+            record.update(evaluate(prm, held), elapsed_s=round(time.perf_counter() - started, 1))
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+    log.close()
+    final = save_prm(dataclasses.replace(prm, model=prm.model.eval()), root / "final",
+                     extra={"prm_recipe": config_to_dict(cfg), "trained_steps": cfg.steps})
+    return final
+
+
+# --- the CLI stage (wired by ponder/cli.py) ------------------------------------------------------
+
+_CLI_ONLY = ("recipe", "no_progress")
+
+
+def add_prm_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one `--field` flag per PRMConfig field, skipping flags the parser already has (the
+    train parser's SFT flags such as --steps and --lr then carry the value for either stage)."""
+    hints = {f.name: f for f in dataclasses.fields(PRMConfig)}
+    group = parser.add_argument_group(
+        "--stage prm", "process reward model; shared flags (--name, --steps, --lr, ...) take these defaults: "
+        + ", ".join(f"{n}={f.default}" for n, f in hints.items()))
+    flags = [("--recipe", dict(default=None, metavar="FILE", help="TOML recipe")),
+             ("--no-progress", dict(action="store_true", help="no progress bar"))]
+    for name, f in hints.items():
+        # A bare boolean flag means true (`--rollouts-on-correct`), as in ponder.config.
+        kind = {"nargs": "?", "const": "true"} if isinstance(f.default, bool) else {}
+        flags.append((f"--{name.replace('_', '-')}", dict(dest=name, default=None, metavar=name.upper(),
+                                                          help=f"{f.metadata['help']} (default: {f.default})", **kind)))
+    for flag, kwargs in flags:
+        try:
+            group.add_argument(flag, **kwargs)
+        except argparse.ArgumentError:  # the parser has it already
+            continue
+
+
+def run_prm_stage(args: argparse.Namespace) -> int:
+    """`ponder train --stage prm`: build the config from --recipe and flags, train, print the path."""
+    from ponder.rl.sft_config import SFTConfig
+
+    prm_fields = {f.name for f in dataclasses.fields(PRMConfig)}
+    stray = sorted(f.name for f in dataclasses.fields(SFTConfig)
+                   if f.name not in prm_fields and getattr(args, f.name, None) is not None)
+    if getattr(args, "resume", False):
+        stray.insert(0, "resume")
+    if stray:
+        raise UserError(f"{', '.join('--' + s.replace('_', '-') for s in stray)} do(es) not apply to --stage prm; "
+                        f"its settings are: {', '.join('--' + n.replace('_', '-') for n in sorted(prm_fields))}")
+    recipe = getattr(args, "recipe", None)
+    cfg = build_config(PRMConfig, Path(recipe) if recipe else None, config_overrides(args, PRMConfig))
+    final = train_prm(cfg, progress=not getattr(args, "no_progress", False))
+    print(f"trained PRM: {final}")
+    return 0
