@@ -4,7 +4,8 @@ For each training problem the policy writes T traces. Every step of a trace but 
 reasoning line, see `ponder.prm.model.step_ends`) gets K more completions from the prefix that
 ends with it; its soft label is the share of them whose final answer verifies, its hard label 1
 when any does. The last step runs through the answer, so nothing is left to complete: its label
-is the trace's own verdict. No human and no reference trace is needed, only the verifier.
+is the trace's own verdict. No human and no reference trace is needed, only the verifier
+(though a task's reference solution can be labelled like a policy trace, see `label_problems`).
 
 Identical prefixes are completed once, and all prefixes of all problems go through the engine
 in a few large `generate_ids` calls (each request with its own seed), never one by one.
@@ -23,8 +24,8 @@ from ponder.engine.base import Completion, SamplingParams
 from ponder.errors import UserError
 from ponder.model.chat import Message, encode_completion
 from ponder.prm.model import separator_ids, step_ends
-from ponder.tasks.base import Problem, rng_for
 from ponder.tasks import TASKS
+from ponder.tasks.base import Problem, rng_for
 from ponder.tasks.mix import HELD_OUT_BASE
 
 REQUESTS_PER_CALL = 1024  # a few engine calls rather than one, so progress can be shown
@@ -33,7 +34,7 @@ COMPLETION_SEED_OFFSET = 5000  # completions' seeds never repeat a trace's seed
 
 @dataclass(frozen=True)
 class LabelledTrace:
-    """One policy trace with a label per step. `ends` index into `tokens` (prompt + completion)."""
+    """One trace with a label per step. `ends` index into `tokens` (prompt + completion)."""
 
     tokens: tuple[int, ...]
     prompt_len: int

@@ -205,7 +205,8 @@ def make_labels(cfg: PRMConfig, policy_dir: Path, run_root: Path, progress: bool
 
 def start_run(cfg: PRMConfig) -> Path:
     root = Path(cfg.out_dir) / cfg.name
-    if (root / "metrics.jsonl").exists() or (root / "final").exists():
+    metrics = root / "metrics.jsonl"
+    if (root / "final").exists() or (metrics.is_file() and metrics.stat().st_size):
         raise UserError(f"run directory {root} already holds a PRM run; pass --name to start a new one "
                         f"(reuse its labels with --labels-from {root})")
     root.mkdir(parents=True, exist_ok=True)
@@ -213,38 +214,21 @@ def start_run(cfg: PRMConfig) -> Path:
     return root
 
 
-def train_prm(cfg: PRMConfig, progress: bool = True) -> Path:
-    """Label (or reuse labels), fine-tune the PRM, log metrics; returns the PRM directory."""
+def fit(prm: PRM, train: Sequence[LabelledTrace], held: Sequence[LabelledTrace], cfg: PRMConfig, log,
+        started: float, progress: bool) -> None:
+    """Fine-tune `prm` in place on the step labels of `train`, logging one JSON line per step."""
     from tqdm import tqdm
 
-    from ponder.engine.spec import resolve_checkpoint
     from ponder.rl.sft import learning_rate, make_optimizer
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    policy_dir = resolve_checkpoint(cfg.policy)
-    root = start_run(cfg)
-    log = (root / "metrics.jsonl").open("a")
-    started = time.perf_counter()
-    traces = make_labels(cfg, policy_dir, root, progress)
-    prm = init_prm(policy_dir)
-    if any(max(t.tokens) >= prm.tok.vocab_size for t in traces):
-        raise UserError(f"the labels in {cfg.labels_from} use tokens the policy {cfg.policy!r} lacks; "
-                        "label with the same policy")
-    train, held = split_by_problem(traces, cfg.heldout_share)
-    if not train:
-        raise UserError(f"no labelled traces to train on (labelled {len(traces)}); raise --problems")
-    log.write(json.dumps({"step": 0, "labels_s": round(time.perf_counter() - started, 1),
-                          **label_summary(train), **evaluate(prm, held)}) + "\n")
-    log.flush()
-    # PRMConfig names its lr schedule and optimizer fields as SFTConfig does, so the same
-    # warm-up + cosine schedule and decay groups are used.
+    # PRMConfig names its schedule and optimizer fields as SFTConfig does, so SFT's warm-up +
+    # cosine schedule and weight-decay groups serve both.
     optimizer = make_optimizer(prm.model, cfg)  # type: ignore[arg-type]
     order = torch.Generator().manual_seed(cfg.seed)
     queue: list[int] = []
     prm.model.train()
     for step in tqdm(range(cfg.steps), desc=f"prm {cfg.name}", disable=not progress, unit="step"):
-        if len(queue) < cfg.batch_size:
+        if len(queue) < cfg.batch_size:  # epochs in a fresh random order, batches never short
             queue += torch.randperm(len(train), generator=order).tolist()
         batch, queue = [train[i] for i in queue[: cfg.batch_size]], queue[cfg.batch_size :]
         tokens, rows, cols, targets = batch_tensors(batch, prm.tok.special.pad)
@@ -261,16 +245,34 @@ def train_prm(cfg: PRMConfig, progress: bool = True) -> Path:
             record.update(evaluate(prm, held), elapsed_s=round(time.perf_counter() - started, 1))
         log.write(json.dumps(record) + "\n")
         log.flush()
-    log.close()
-    final = save_prm(dataclasses.replace(prm, model=prm.model.eval()), root / "final",
-                     extra={"prm_recipe": config_to_dict(cfg), "trained_steps": cfg.steps})
-    return final
+    prm.model.eval()
+
+
+def train_prm(cfg: PRMConfig, progress: bool = True) -> Path:
+    """Label (or reuse labels), fine-tune the PRM, log metrics; returns the PRM directory."""
+    from ponder.engine.spec import resolve_checkpoint
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    policy_dir = resolve_checkpoint(cfg.policy)
+    root = start_run(cfg)
+    started = time.perf_counter()
+    traces = make_labels(cfg, policy_dir, root, progress)
+    prm = init_prm(policy_dir)
+    if any(max(t.tokens) >= prm.tok.vocab_size for t in traces):
+        raise UserError(f"the labels in {cfg.labels_from} use tokens the policy {cfg.policy!r} lacks; "
+                        "label with the same policy")
+    train, held = split_by_problem(traces, cfg.heldout_share)
+    if not train:
+        raise UserError(f"no labelled traces to train on (labelled {len(traces)}); raise --problems")
+    with (root / "metrics.jsonl").open("w") as log:
+        log.write(json.dumps({"step": 0, "labels_s": round(time.perf_counter() - started, 1),
+                              "heldout_traces": len(held), **label_summary(train), **evaluate(prm, held)}) + "\n")
+        fit(prm, train, held, cfg, log, started, progress)
+    return save_prm(prm, root / "final", extra={"prm_recipe": config_to_dict(cfg), "trained_steps": cfg.steps})
 
 
 # --- the CLI stage (wired by ponder/cli.py) ------------------------------------------------------
-
-_CLI_ONLY = ("recipe", "no_progress")
-
 
 def add_prm_arguments(parser: argparse.ArgumentParser) -> None:
     """Add one `--field` flag per PRMConfig field, skipping flags the parser already has (the

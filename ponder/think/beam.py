@@ -2,20 +2,23 @@
 
 Per prompt it keeps `beams` reasoning prefixes. Each round every kept prefix gets `expansions`
 sampled next steps (one reasoning line: the engine stops right after the newline), for all
-prefixes of all prompts in ONE engine call, each with its own seed; the PRM (`ponder.prm`) scores
-every extended prefix and the best survive. The first round samples `beams * expansions` first
-steps from the bare prompt, so every round costs the same. A candidate that closed its reasoning
-and answered is finished and holds its slot; equal candidates count once (so a confident policy's
-repeated steps cannot fill the beam with copies of one path, and fewer distinct prefixes cost
-fewer expansions). A prompt stops when `beams` kept candidates have finished (or nothing is left
-to expand), and the search stops after `max_steps` rounds. The
-answer is the finished candidate (kept or not) with the best PRM score; a prompt with no answered
-candidate by then has its best prefixes completed without step stops, one more engine call.
+prefixes of all prompts in ONE engine call, each with its own seed (the prompt's seed + i for
+its i-th step sample); the PRM (`ponder.prm`) scores every extended prefix in one batch and the
+best `beams` survive. The first round draws `beams * expansions` first steps from the bare
+prompt. Equal candidates count once: a confident policy samples the same step again and again,
+and copies would crowd the beam down to one path (fewer distinct prefixes then cost fewer
+expansions). A candidate that closed its reasoning and answered is finished and keeps its slot;
+a prompt is done when `beams` of its kept candidates have finished or nothing is left to
+expand, and the search stops after `max_steps` rounds. The answer is the finished candidate
+(kept or not) that the PRM rates highest (`select="vote"`: the answer with the most PRM score
+behind it, over distinct finished candidates). A prompt with no answered candidate by then
+has its kept prefixes run to the end without step stops, in one more engine call.
 
 Tokens: every step sampled is a sample, kept or discarded, and the result's totals are summed
 over them (what a server bills). Each step's prompt is the prompt plus its prefix, and is counted
 as such: an engine without prefix caching reads the prefix again. PRM forward passes are
-compute the totals do not show, as a best-of-n scorer's are.
+compute the totals do not show, as a best-of-n scorer's are. `chosen` is the winning path
+stitched into one Completion, as if generated in one go; it is not itself one of `samples`.
 
 Needs an engine that continues from token ids (`generate_ids`, `tok`: ponder's native or
 continuous engine) whose tokenizer is the PRM's.

@@ -102,3 +102,29 @@ def test_a_reference_prefix_is_labelled_good_and_a_broken_one_bad(engine):
                                  k=4, temperature=0.8, max_tokens=400, seed=0)
     assert sum(outcomes[good]) >= 3
     assert sum(outcomes[broken]) <= 1
+
+
+class CountingEngine:
+    """The real engine, counting the rollouts (generate_ids requests) it is asked for."""
+
+    def __init__(self, engine):
+        self.engine, self.tok, self.rollouts = engine, engine.tok, 0
+        self.encode, self.generate = engine.encode, engine.generate
+
+    def generate_ids(self, prompt_ids, params):
+        self.rollouts += len(prompt_ids)
+        return self.engine.generate_ids(prompt_ids, params)
+
+
+def test_references_are_labelled_and_correct_traces_can_skip_rollouts(engine):
+    from ponder.model.chat import encode_completion
+
+    problem = TASKS["arithmetic"].sample(5, 2)  # easy: the policy gets it right every time
+    counting = CountingEngine(engine)
+    labelled = label_problems(counting, [problem], traces=2, completions=3, temperature=0.8, max_tokens=200,
+                              seed=0, rollouts_on_correct=False, references=True)
+    assert counting.rollouts == 0  # every trace verified, so no step needed completions
+    assert [t.reference for t in labelled] == [False, False, True]
+    ref = labelled[-1]
+    assert ref.tokens[ref.prompt_len :] == tuple(encode_completion(engine.tok, problem.reference, problem.answer))
+    assert all(t.correct and set(t.soft) == {1.0} for t in labelled)
