@@ -5,14 +5,12 @@ some of the numbers, with every intermediate result a positive integer (no remai
 negatives, no zero). Any correct expression scores 1.0, not only the generator's.
 
 The reference trace is a search. It proposes an expression, evaluates it step by step in
-longhand, and checks the result against the target; up to six failed tries ("too big",
+longhand, and checks the result against the target; zero to five failed tries ("too big",
 "too small") come before the one that works, which is the "try another strategy" habit RL
-should strengthen. First come random expressions over two or three numbers (fresh starts),
-then a repair chain: each try changes one number or one operation of the one before and lands
-closer to the target, until the solution. The next try is thus a function of the last one and
-its verdict, which a small model can learn, where an unrelated guess after a failure is not;
-and since the number of tries varies, "yes" can only be learned by comparing the value with
-the target, never from its position.
+should strengthen. Failed tries are of two kinds: random expressions over two or three numbers,
+and near misses, the solution with one number or one operation changed (the guesses a model
+that half-knows the answer makes). Because the number of failed tries varies, the verdict can
+only be learned by comparing the computed value with the target, never from its position.
 
 Difficulty:  1: 3 numbers in 1..10        2: 4 numbers in 1..10
              3: 4 numbers in 1..20        4: 5 numbers, one large (25/50/75/100)
@@ -56,7 +54,7 @@ _LEVELS = {
 _TRIES = {1: ([0, 1], [3, 2]), 2: ([0, 1, 2], [3, 4, 2])}
 _TRIES_DEFAULT = ([0, 1, 2], [2, 4, 3])
 _BUDGET = {1: 120, 2: 320, 3: 400, 4: 420, 5: 420}  # characters; about one token each
-_EDITS = ([0, 1, 2, 3, 4], [2, 3, 3, 2, 1])  # how many one-edit repairs lead up to the solution
+_NEAR_MISSES = ([0, 1, 2, 3], [3, 3, 2, 2])  # how many near misses join the random tries
 
 _PHRASINGS = [
     "Using the numbers {listed}, make {target}. You may use + - * / and each number at "
@@ -177,28 +175,14 @@ def _legal_value(tree: Tree) -> int | None:
     return value if 1 <= value <= MAX_VALUE else None
 
 
-def _repair_chain(rng: random.Random, numbers: list[int], tree: Tree, target: int, n: int) -> list[str]:
-    """Up to n failed tries that lead to the solution one edit at a time, farthest first: each
-    differs from the next in one number or operation, and each misses the target by more than
-    the next. Built backwards from the solution, each step taking one of the few edits that move
-    the value away the least, so read forwards the search closes in on the target."""
-    chain: list[str] = []
-    current, distance, seen = tree, 0, {expressions.render(tree)}
-    for _ in range(n):
-        options = []
-        for mutant in _mutations(current, numbers):
-            value = _legal_value(mutant)
-            if (value is None or abs(value - target) <= distance or expressions.render(mutant) in seen
-                    or Counter(expressions.leaves(mutant)) - Counter(numbers)):
-                continue
-            options.append((abs(value - target), expressions.render(mutant), mutant, value))
-        if not options:
-            break
-        _, text, current, value = rng.choice(sorted(options)[:3])
-        distance = abs(value - target)
-        seen.add(text)
-        chain.append(_try_line(current, value, target))
-    return chain[::-1]
+def _near_misses(rng: random.Random, numbers: list[int], tree: Tree, target: int, n: int) -> list[str]:
+    """Up to n tries that change one number or operation of the solution and miss the target."""
+    candidates = []
+    for mutant in _mutations(tree, numbers):
+        value = _legal_value(mutant)
+        if value is not None and value != target and not Counter(expressions.leaves(mutant)) - Counter(numbers):
+            candidates.append(_try_line(mutant, value, target))
+    return rng.sample(candidates, min(n, len(candidates)))
 
 
 def score_countdown(problem: Problem, answer_text: str, *, numbers: tuple[int, ...],
@@ -228,13 +212,14 @@ class CountdownTask:
         numbers, tree, target = _instance(rng, _LEVELS[difficulty])
         options, weights = _TRIES.get(difficulty, _TRIES_DEFAULT)
         tries = _failed_tries(rng, numbers, target, rng.choices(options, weights)[0])
-        # The repairs come from their own stream, so the prompt drawn below stays what it was.
-        trace_rng = rng_for(self.name, difficulty, seed, "repairs")
-        chain = _repair_chain(trace_rng, numbers, tree, target, trace_rng.choices(*_EDITS)[0])
-        tries = [t for t in tries if t not in chain] + chain
+        # Near misses come from their own stream, so the prompt drawn below stays what it was.
+        trace_rng = rng_for(self.name, difficulty, seed, "near-misses")
+        tries += _near_misses(trace_rng, numbers, tree, target, trace_rng.choices(*_NEAR_MISSES)[0])
+        tries = list(dict.fromkeys(tries))
+        trace_rng.shuffle(tries)
         solution = _try_line(tree, target, target)
         while tries and len("\n".join(tries + [solution])) > _BUDGET[difficulty]:
-            tries.pop(0)  # random tries go first, then the far end of the chain: its links stay whole
+            tries.pop()
         reference = "\n".join(tries + [solution])
         listed = ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
         prompt = rng.choice(_PHRASINGS).format(

@@ -1,7 +1,6 @@
 import functools
 import re
 from collections import Counter
-from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -107,7 +106,7 @@ def test_reference_is_a_search_with_honest_verdicts():
         tries[len(lines) - 1] += 1
     # Most traces show at least one failed try, and the count varies, so the verdict cannot be
     # learned from its position.
-    assert set(tries) <= set(range(7)) and tries[0] < 40 and all(tries[k] for k in range(4))
+    assert set(tries) <= set(range(6)) and tries[0] < 40 and all(tries[k] for k in range(4))
 
 
 def test_reference_ends_with_the_answer_expression():
@@ -123,40 +122,22 @@ def test_example():
     assert p.answer == "9+6+7" and p.verify("9+6+7 = 22") == 1.0
 
 
-def _tries(problem) -> tuple[int, list[tuple[str, Fraction, str]]]:
-    """The target and every try of the reference as (expression, value, line)."""
-    target = int(re.search(r"(?:[Mm]ake|Reach|target) (\d+)", problem.prompt).group(1))
-    out = []
-    for line in problem.reference.splitlines():
-        if line.startswith("try "):
-            expr = line[4:].split(":")[0]
-            out.append((expr, expressions.evaluate(expressions.parse(expr)), line))
-    return target, out
-
-
 @pytest.mark.parametrize("difficulty", [2, 3, 4, 5])
 def test_every_verdict_matches_the_tried_value(difficulty):
+    near_misses = 0
     for seed in range(80):
         p = TASK.sample(seed, difficulty)
-        target, tries = _tries(p)
-        for expr, value, line in tries:
+        target = int(re.search(r"(?:[Mm]ake|Reach|target) (\d+)", p.prompt).group(1))
+        for line in p.reference.splitlines():
+            if not line.startswith("try "):
+                continue
+            expr = line[4:].split(":")[0]
+            value = expressions.evaluate(expressions.parse(expr))
             assert uses_given_numbers(p.prompt, target, expr), line
             verdict = "yes." if value == target else ("too big." if value > target else "too small.")
             assert line.endswith(verdict), line
-
-
-@pytest.mark.parametrize("difficulty", [2, 3, 4])
-def test_the_search_closes_in_on_the_target_one_edit_at_a_time(difficulty):
-    chained = 0
-    for seed in range(80):
-        target, tries = _tries(TASK.sample(seed, difficulty))
-        # Walk back from the solution while each try is one edit from the next.
-        link = len(tries) - 1
-        while link > 0 and _differs_in_one_place(tries[link - 1][0], tries[link][0]):
-            assert abs(tries[link - 1][1] - target) > abs(tries[link][1] - target), tries
-            link -= 1
-        chained += link < len(tries) - 1
-    assert chained > 30  # most traces repair their way to the solution
+            near_misses += _differs_in_one_place(expr, p.answer)
+    assert near_misses > 20  # near misses of the solution are among the failed tries
 
 
 def uses_given_numbers(prompt: str, target: int, expr: str) -> bool:
