@@ -4,13 +4,10 @@ Instances are solvable by construction: the target is the value of a random expr
 some of the numbers, with every intermediate result a positive integer (no remainders, no
 negatives, no zero). Any correct expression scores 1.0, not only the generator's.
 
-The reference trace is a search. It proposes an expression, evaluates it step by step in
-longhand, and checks the result against the target; zero to five failed tries ("too big",
+The reference trace is a short search. It proposes an expression, evaluates it step by step in
+longhand, and checks the result against the target; one or two failed tries ("too big",
 "too small") come before the one that works, which is the "try another strategy" habit RL
-should strengthen. Failed tries are of two kinds: random expressions over two or three numbers,
-and near misses, the solution with one number or one operation changed (the guesses a model
-that half-knows the answer makes). Because the number of failed tries varies, the verdict can
-only be learned by comparing the computed value with the target, never from its position.
+should strengthen. Tries stay short (at most two operations) to bound the trace length.
 
 Difficulty:  1: 3 numbers in 1..10        2: 4 numbers in 1..10
              3: 4 numbers in 1..20        4: 5 numbers, one large (25/50/75/100)
@@ -53,8 +50,7 @@ _LEVELS = {
 # search a little more. Tries are dropped again if the trace would pass its length budget.
 _TRIES = {1: ([0, 1], [3, 2]), 2: ([0, 1, 2], [3, 4, 2])}
 _TRIES_DEFAULT = ([0, 1, 2], [2, 4, 3])
-_BUDGET = {1: 120, 2: 320, 3: 400, 4: 420, 5: 420}  # characters; about one token each
-_NEAR_MISSES = ([0, 1, 2, 3], [3, 3, 2, 2])  # how many near misses join the random tries
+_BUDGET = {1: 120, 2: 240, 3: 400, 4: 500, 5: 600}
 
 _PHRASINGS = [
     "Using the numbers {listed}, make {target}. You may use + - * / and each number at "
@@ -149,42 +145,6 @@ def _failed_tries(rng: random.Random, numbers: list[int], target: int, n: int) -
     return lines
 
 
-def _mutations(tree: Tree, numbers: list[int]) -> list[Tree]:
-    """Every tree that differs from `tree` in one leaf (another given number) or one operation."""
-    if isinstance(tree, int):
-        return [n for n in sorted(set(numbers)) if n != tree]
-    op, left, right = tree
-    out: list[Tree] = [(other, left, right) for other in "+-*/" if other != op]
-    out += [(op, m, right) for m in _mutations(left, numbers)]
-    out += [(op, left, m) for m in _mutations(right, numbers)]
-    return out
-
-
-def _legal_value(tree: Tree) -> int | None:
-    """The value if every intermediate result is a whole number in 1..MAX_VALUE and every
-    operation follows the generator's rules, else None, so a near miss reads like a real try."""
-    if isinstance(tree, int):
-        return tree
-    op, left, right = tree
-    a, b = _legal_value(left), _legal_value(right)
-    if a is None or b is None or a < b:
-        return None  # the generator writes the larger operand first, so its longhand is one line
-    if (op == "*" and b > 9) or (op == "/" and not (2 <= b <= 9 and a % b == 0)):
-        return None  # longhand keeps a one-digit factor or divisor, as the generator does
-    value = _APPLY[op](a, b)
-    return value if 1 <= value <= MAX_VALUE else None
-
-
-def _near_misses(rng: random.Random, numbers: list[int], tree: Tree, target: int, n: int) -> list[str]:
-    """Up to n tries that change one number or operation of the solution and miss the target."""
-    candidates = []
-    for mutant in _mutations(tree, numbers):
-        value = _legal_value(mutant)
-        if value is not None and value != target and not Counter(expressions.leaves(mutant)) - Counter(numbers):
-            candidates.append(_try_line(mutant, value, target))
-    return rng.sample(candidates, min(n, len(candidates)))
-
-
 def score_countdown(problem: Problem, answer_text: str, *, numbers: tuple[int, ...],
                     target: int) -> float:
     """1.0 if the answer's expression uses only the given numbers, each at most once, and
@@ -212,11 +172,6 @@ class CountdownTask:
         numbers, tree, target = _instance(rng, _LEVELS[difficulty])
         options, weights = _TRIES.get(difficulty, _TRIES_DEFAULT)
         tries = _failed_tries(rng, numbers, target, rng.choices(options, weights)[0])
-        # Near misses come from their own stream, so the prompt drawn below stays what it was.
-        trace_rng = rng_for(self.name, difficulty, seed, "near-misses")
-        tries += _near_misses(trace_rng, numbers, tree, target, trace_rng.choices(*_NEAR_MISSES)[0])
-        tries = list(dict.fromkeys(tries))
-        trace_rng.shuffle(tries)
         solution = _try_line(tree, target, target)
         while tries and len("\n".join(tries + [solution])) > _BUDGET[difficulty]:
             tries.pop()
