@@ -1,0 +1,76 @@
+"""How a model searches on countdown: greedy pass@1 per difficulty, tries per problem, and how
+often a try is called "yes" when its expression does not reach the target.
+
+The RL stage needs a policy whose search is real: a verdict that follows from the value, and a
+next try that differs from the last. This measures both on held-out problems (seeds from 10**9
+up), so a warm start can be judged before RL is spent on it. A try's value is its expression's
+exact value, not what the model wrote for it, so a "yes" after an arithmetic slip counts as false.
+
+    python bench/countdown_search.py [--model SPEC] [--n 60] [--levels 1 2 3 4 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import torch
+
+from ponder.engine.base import SamplingParams
+from ponder.engine.spec import load_engine
+from ponder.model.chat import Message
+from ponder.tasks import TASKS, expressions
+from ponder.tasks.mix import HELD_OUT_BASE
+
+TARGET = re.compile(r"(?:[Mm]ake|Reach|target) (\d+)")  # every countdown phrasing names it so
+
+
+def tried_values(reasoning: str) -> list[tuple[str, object, str]]:
+    """(expression, exact value or None, verdict) for every "try ..." line of a reasoning."""
+    out = []
+    for line in reasoning.splitlines():
+        if not line.startswith("try "):
+            continue
+        text = line[4:].split(":")[0]
+        tree = expressions.parse(text)
+        try:
+            value = expressions.evaluate(tree) if tree is not None else None
+        except ZeroDivisionError:
+            value = None
+        verdict = "yes" if line.rstrip().endswith("yes.") else "no"
+        out.append((text, value, verdict))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--n", type=int, default=60, help="held-out problems per difficulty")
+    parser.add_argument("--levels", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    engine = load_engine(args.model)
+    params = SamplingParams(max_completion_tokens=512)  # effort high, greedy
+    print(f"{args.model}: countdown, {args.n} held-out problems per level, greedy")
+    print("level  pass@1  tries/problem  repeated tries  'yes' on a wrong value  reasoning tokens")
+    for level in args.levels:
+        problems = [TASKS["countdown"].sample(HELD_OUT_BASE + i, level) for i in range(args.n)]
+        completions = engine.generate([[Message("user", p.prompt)] for p in problems], params)
+        solved = tries = repeats = yes = false_yes = 0
+        for problem, completion in zip(problems, completions):
+            solved += problem.verify(completion.answer) == 1.0
+            target = int(TARGET.search(problem.prompt).group(1))
+            found = tried_values(completion.reasoning)
+            tries += len(found)
+            repeats += len(found) - len({text for text, _, _ in found})
+            for _, value, verdict in found:
+                yes += verdict == "yes"
+                false_yes += verdict == "yes" and value != target
+        n = len(problems)
+        print(f"d{level}     {100 * solved / n:5.1f}%  {tries / n:13.1f}  {repeats / max(tries, 1):13.0%}"
+              f"  {false_yes:>12d} of {yes:<9d}{sum(c.reasoning_tokens for c in completions) / n:17.0f}")
+
+
+if __name__ == "__main__":
+    main()
