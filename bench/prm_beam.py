@@ -14,7 +14,8 @@ not matched (a prefix cache makes them nearly free; PRM forward passes are not c
 Accuracy is each problem's own verifier; errors are binomial standard errors, and the
 difference's is paired (same problems).
 
-    python bench/prm_beam.py [--n 150] [--prm DIR] [--beams 4] [--expansions 4] [--variants best:min vote:last]
+    python bench/prm_beam.py [--n 150] [--prm DIR] [--beams 4] [--expansions 4] [--temperature 0.8]
+                             [--variants best:min vote:last]
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=12)
     parser.add_argument("--variants", nargs="+", default=["best:min", "vote:last"], metavar="SELECT:AGGREGATE",
                         help="beam searches to run; the first is the strategy's default (best:min)")
+    parser.add_argument("--temperature", type=float, default=0.8,
+                        help="sampling temperature of beam steps and of the majority-vote samples alike")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -110,16 +113,16 @@ def main() -> None:
     for select, how in variants:
         started = time.perf_counter()
         results = BeamSearch(beams=args.beams, expansions=args.expansions, max_steps=args.max_steps, prm=str(final),
-                             aggregate=how, select=select).run(engine, prompts, params)
+                             aggregate=how, select=select, temperature=args.temperature).run(engine, prompts, params)
         rows.append((f"beam {select}:{how}", [p.verify(r.answer) for p, r in zip(problems, results)],
                      sum(r.completion_tokens for r in results) / len(results),
                      sum(r.prompt_tokens for r in results) / len(results), time.perf_counter() - started))
 
     started = time.perf_counter()
-    one = SelfConsistency(k=1).run(engine, prompts, params)  # sample 0 of the pool, to size it
+    one = SelfConsistency(k=1, temperature=args.temperature).run(engine, prompts, params)  # sample 0 of the pool, to size it
     per_sample = sum(r.completion_tokens for r in one) / len(one)
     k_max = max(2, math.ceil(1.3 * max(r[2] for r in rows) / per_sample))
-    pool = [list(r.samples) for r in SelfConsistency(k=k_max).run(engine, prompts, params)]
+    pool = [list(r.samples) for r in SelfConsistency(k=k_max, temperature=args.temperature).run(engine, prompts, params)]
     vote_s = time.perf_counter() - started
     curve = {}
     for k in range(1, k_max + 1):
@@ -130,8 +133,8 @@ def main() -> None:
 
     n = len(problems)
     print(f"\n{n} held-out problems at difficulty 5, bundled model, max_completion_tokens 512, seed {args.seed}; "
-          f"beam: beams={args.beams} expansions={args.expansions} max_steps={args.max_steps}, temperature 0.8; "
-          f"majority vote: temperature 0.8, first k of {k_max} samples (wall {vote_s:.0f} s for all {k_max})\n")
+          f"beam: beams={args.beams} expansions={args.expansions} max_steps={args.max_steps}, temperature {args.temperature}; "
+          f"majority vote: temperature {args.temperature}, first k of {k_max} samples (wall {vote_s:.0f} s for all {k_max})\n")
     print(f"{'':22s}{'accuracy':>15s}{'gen tok/problem':>17s}{'prompt tok/problem':>20s}{'wall s':>8s}")
     met = []
     for label, scores, tokens, prompt_tokens, seconds in rows:
@@ -150,6 +153,9 @@ def main() -> None:
     print("\nmajority vote curve (k: accuracy, generated tokens): " + ", ".join(
         f"{k}: {100 * sum(s) / n:.1f}% {t:.0f}" for k, (s, t, _) in curve.items() if k in (1, 2, 4, 8, 12, 16, 24, 32)
         or k == k_max))
+    # The room a perfect chooser would have: problems where any of the k_max samples is right.
+    covered = [max(p.verify(c.answer) for c in samples) for p, samples in zip(problems, pool)]
+    print(f"pass@{k_max} (some sample right): {100 * sum(covered) / n:.1f}%, by family: {by_family(problems, covered)}")
     print(f"\ntarget (PRM beam search, default settings, beats majority vote at equal generated tokens): "
           f"{'MET' if met[0] else 'NOT met'}")
 
