@@ -21,7 +21,7 @@ from ponder.errors import UserError
 from ponder.model.chat import Message
 # The effort table is pure data shared with `think` and `serve`; importing it (rather than
 # copying the numbers) keeps a remote ponder server's words and ours from drifting apart.
-from ponder.think.budget import EFFORT_BUDGETS
+from ponder.engine.effort import EFFORT_BUDGETS
 
 OPENAI_URL = "https://api.openai.com/v1"
 KEY_ENV_VARS = ("PONDER_API_KEY", "OPENAI_API_KEY")  # first one set wins

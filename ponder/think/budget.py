@@ -1,20 +1,14 @@
-"""Reasoning effort -> reasoning budget (tokens of hidden reasoning, closing tag included).
+"""Reasoning effort -> reasoning budget: resolve an effort name, with a clear error for a wrong one.
 
-The o-series expose effort as a word; what it buys is thinking tokens. The numbers suit the
-bundled model's reference traces, measured in its tokens: 20-35 at difficulty 1, a mean of
-~200 and a maximum of ~350 at difficulty 5 ("What is 347 * 29?" takes 133). `high` never cuts
-a trace short, `medium` covers most, `low` the easy ones, `minimal` leaves room for a guess.
+The table itself is `ponder.engine.effort` (engines need it too); it is re-exported here.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
+from ponder.engine.effort import DEFAULT_EFFORT, EFFORT_BUDGETS, Effort
 from ponder.errors import UserError
 
-Effort = Literal["minimal", "low", "medium", "high"]
-EFFORT_BUDGETS: dict[str, int | None] = {"minimal": 16, "low": 64, "medium": 160, "high": None}
-DEFAULT_EFFORT: Effort = "medium"
+__all__ = ["DEFAULT_EFFORT", "EFFORT_BUDGETS", "Effort", "budget_for"]
 
 
 def budget_for(effort: str) -> int | None:
