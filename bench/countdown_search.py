@@ -12,7 +12,7 @@ exact value, not what the model wrote for it, so a "yes" after an arithmetic sli
 from __future__ import annotations
 
 import argparse
-import re
+from fractions import Fraction
 
 import torch
 
@@ -21,12 +21,11 @@ from ponder.engine.spec import load_engine
 from ponder.model.chat import Message
 from ponder.tasks import TASKS, expressions
 from ponder.tasks.mix import HELD_OUT_BASE
+from ponder.think.scorers import countdown_instance
 
-TARGET = re.compile(r"(?:[Mm]ake|Reach|target) (\d+)")  # every countdown phrasing names it so
 
-
-def tried_values(reasoning: str) -> list[tuple[str, object, str]]:
-    """(expression, exact value or None, verdict) for every "try ..." line of a reasoning."""
+def tried_values(reasoning: str) -> list[tuple[str, Fraction | None, bool]]:
+    """(expression, exact value or None, said yes) for every "try ..." line of a reasoning."""
     out = []
     for line in reasoning.splitlines():
         if not line.startswith("try "):
@@ -37,8 +36,7 @@ def tried_values(reasoning: str) -> list[tuple[str, object, str]]:
             value = expressions.evaluate(tree) if tree is not None else None
         except ZeroDivisionError:
             value = None
-        verdict = "yes" if line.rstrip().endswith("yes.") else "no"
-        out.append((text, value, verdict))
+        out.append((text, value, line.rstrip().endswith("yes.")))
     return out
 
 
@@ -60,13 +58,13 @@ def main() -> None:
         solved = tries = repeats = yes = false_yes = 0
         for problem, completion in zip(problems, completions):
             solved += problem.verify(completion.answer) == 1.0
-            target = int(TARGET.search(problem.prompt).group(1))
+            _, target = countdown_instance(problem.prompt)
             found = tried_values(completion.reasoning)
             tries += len(found)
             repeats += len(found) - len({text for text, _, _ in found})
-            for _, value, verdict in found:
-                yes += verdict == "yes"
-                false_yes += verdict == "yes" and value != target
+            for _, value, said_yes in found:
+                yes += said_yes
+                false_yes += said_yes and value != target
         n = len(problems)
         print(f"d{level}     {100 * solved / n:5.1f}%  {tries / n:13.1f}  {repeats / max(tries, 1):13.0%}"
               f"  {false_yes:>12d} of {yes:<9d}{sum(c.reasoning_tokens for c in completions) / n:17.0f}")
