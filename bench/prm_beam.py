@@ -15,7 +15,7 @@ Accuracy is each problem's own verifier; errors are binomial standard errors, an
 difference's is paired (same problems).
 
     python bench/prm_beam.py [--n 150] [--prm DIR] [--beams 4] [--expansions 4] [--temperature 0.8]
-                             [--variants best:min vote:last]
+                             [--variants best:min vote:last vote:last:0.5]
 """
 
 from __future__ import annotations
@@ -76,11 +76,18 @@ def prm_metrics(final: Path) -> str:
                                                                 f"{last.get(k)}" for k in keys))
 
 
-def parse_variant(text: str) -> tuple[str, str]:
-    select, _, how = text.partition(":")
-    if select not in ("best", "vote") or how not in ("min", "last", "prod"):
-        raise SystemExit(f"--variants: {text!r} is not SELECT:AGGREGATE (best|vote : min|last|prod)")
-    return select, how
+def parse_variant(text: str) -> tuple[str, str, float | None]:
+    select, _, rest = text.partition(":")
+    how, _, accept = rest.partition(":")
+    try:
+        threshold = float(accept) if accept else None
+    except ValueError:
+        threshold = -1.0
+    if select not in ("best", "vote") or how not in ("min", "last", "prod") or (
+            threshold is not None and not 0 <= threshold <= 1):
+        raise SystemExit(f"--variants: {text!r} is not SELECT:AGGREGATE[:ACCEPT] (best|vote : min|last|prod "
+                         f"[: a PRM score in 0..1 for lazy expansion])")
+    return select, how, threshold
 
 
 def main() -> None:
@@ -92,8 +99,9 @@ def main() -> None:
     parser.add_argument("--beams", type=int, default=4)
     parser.add_argument("--expansions", type=int, default=4)
     parser.add_argument("--max-steps", type=int, default=12)
-    parser.add_argument("--variants", nargs="+", default=["best:min", "vote:last"], metavar="SELECT:AGGREGATE",
-                        help="beam searches to run; the first is the strategy's default (best:min)")
+    parser.add_argument("--variants", nargs="+", default=["best:min", "vote:last"], metavar="SELECT:AGGREGATE[:ACCEPT]",
+                        help="beam searches to run; the first is the strategy's default (best:min); ACCEPT "
+                             "turns on lazy expansion with that PRM threshold")
     parser.add_argument("--temperature", type=float, default=0.8,
                         help="sampling temperature of beam steps and of the majority-vote samples alike")
     parser.add_argument("--seed", type=int, default=0)
@@ -110,11 +118,12 @@ def main() -> None:
     params = SamplingParams(max_completion_tokens=512, seed=args.seed)  # effort high: no reasoning cut
 
     rows = []  # (label, scores, generated tokens, prompt tokens, seconds)
-    for select, how in variants:
+    for select, how, accept in variants:
         started = time.perf_counter()
         results = BeamSearch(beams=args.beams, expansions=args.expansions, max_steps=args.max_steps, prm=str(final),
-                             aggregate=how, select=select, temperature=args.temperature).run(engine, prompts, params)
-        rows.append((f"beam {select}:{how}", [p.verify(r.answer) for p, r in zip(problems, results)],
+                             aggregate=how, select=select, accept=accept,
+                             temperature=args.temperature).run(engine, prompts, params)
+        rows.append((f"beam {select}:{how}" + ("" if accept is None else f":{accept:g}"), [p.verify(r.answer) for p, r in zip(problems, results)],
                      sum(r.completion_tokens for r in results) / len(results),
                      sum(r.prompt_tokens for r in results) / len(results), time.perf_counter() - started))
 

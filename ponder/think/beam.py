@@ -14,6 +14,11 @@ expand, and the search stops after `max_steps` rounds. The answer is the finishe
 behind it, over distinct finished candidates). A prompt with no answered candidate by then
 has its kept prefixes run to the end without step stops, in one more engine call.
 
+Lazy expansion (`accept`): each kept prefix first gets one next step per beam slot it fills, and
+only the slots whose step the PRM scores below `accept` get the other `expansions - 1` samples,
+in one more engine call per round. A policy's mistakes are mostly isolated slips, so the search
+spends its alternatives on the steps the PRM doubts, not on every step.
+
 Tokens: every step sampled is a sample, kept or discarded, and the result's totals are summed
 over them (what a server bills). Each step's prompt is the prompt plus its prefix, and is counted
 as such: an engine without prefix caching reads the prefix again. PRM forward passes are
@@ -92,6 +97,9 @@ class BeamSearch:
     temperature: float | None = param(None, "sampling temperature of steps (default: the caller's, or 0.8 when "
                                       "it is greedy; 0 = greedy steps)", low=0, high=5)
     aggregate: str = param("min", "how a candidate's step scores become one: min, last or prod")
+    accept: float | None = param(None, "lazy expansion: each kept prefix first gets one next step, and only one "
+                                 "the PRM scores below this gets the other expansions (default: all at once)",
+                                 low=0, high=1)
     select: str = param("best", "the answer: best (the finished candidate the PRM rates highest) or vote "
                         "(answers of the distinct finished candidates, weighted by their PRM scores)")
 
@@ -127,9 +135,19 @@ class BeamSearch:
     # --- one round: expand, score, select -----------------------------------------------------
 
     def _round(self, engine, prm, live: list[_Search], params: SamplingParams, temperature: float) -> None:
-        jobs = [(s, parent) for s in live for parent in s.active
-                for _ in range(self.expansions * (self.beams if not parent.ids else 1))]
-        candidates = self._expand(engine, prm, jobs, params, temperature, (prm.spec.separator,))
+        stop = (prm.spec.separator,)
+        lazy = self.accept is not None and self.expansions > 1
+        first = 1 if lazy else self.expansions
+        jobs = [(s, parent) for s in live for parent in s.active for _ in range(first * self._slots(parent))]
+        candidates = self._expand(engine, prm, jobs, params, temperature, stop)
+        if lazy:
+            # A prefix whose next steps the PRM accepts needs no alternatives; only the others
+            # get the rest of their expansions, in one more engine call for all of them.
+            retry = [(s, parent) for s, parent, unfilled in _doubted(jobs, candidates, self.accept, self._slots)
+                     for _ in range((self.expansions - 1) * unfilled)]
+            if retry:
+                jobs, candidates = jobs + retry, candidates + self._expand(engine, prm, retry, params,
+                                                                           temperature, stop)
         by_search: dict[int, list[Candidate]] = {}
         for (s, _), p in zip(jobs, candidates):
             by_search.setdefault(id(s), []).append(p)
@@ -144,6 +162,10 @@ class BeamSearch:
             s.kept += [p for p in ranked if p.done]
             s.active = [p for p in ranked if not p.done]
             s.finished += [p for p in distinct.values() if p.done]
+
+    def _slots(self, parent: Candidate) -> int:
+        """Beam slots a parent's children compete for: all of them from the bare prompt, else one."""
+        return self.beams if not parent.ids else 1
 
     def _complete(self, engine, prm, searches: list[_Search], params: SamplingParams, temperature: float) -> None:
         """Run the kept prefixes of prompts that have no answer to the end, without step stops."""
@@ -184,10 +206,23 @@ class BeamSearch:
             reasoning_tokens=sum(c.reasoning_tokens for c in s.samples),
             completion_tokens=sum(c.completion_tokens for c in s.samples),
             meta={"beams": self.beams, "expansions": self.expansions, "aggregate": self.aggregate,
-                  "select": self.select, "steps": len(best.steps), "prm_score": round(best.score, 4),
+                  "select": self.select, "accept": self.accept, "steps": len(best.steps), "prm_score": round(best.score, 4),
                   "step_scores": [round(x, 4) for x in best.steps], "finished": len(s.finished),
                   "kept_finished": len(s.kept)},
         )
+
+
+def _doubted(jobs: Sequence[tuple[_Search, Candidate]], children: Sequence[Candidate], accept: float,
+             slots) -> list[tuple[_Search, Candidate, int]]:
+    """(search, parent, unfilled slots) for each parent, in job order, whose children the PRM
+    scored at least `accept` fill fewer than its `slots(parent)` beam slots."""
+    accepted: dict[int, int] = {}
+    pairs: dict[int, tuple[_Search, Candidate]] = {}
+    for (s, parent), child in zip(jobs, children):
+        pairs.setdefault(id(parent), (s, parent))
+        accepted[id(parent)] = accepted.get(id(parent), 0) + (child.score >= accept)
+    return [(s, parent, slots(parent) - accepted[key]) for key, (s, parent) in pairs.items()
+            if accepted[key] < slots(parent)]
 
 
 def weighted_choice(pool: Sequence[Candidate]) -> Candidate | None:

@@ -147,3 +147,26 @@ def test_the_prm_scorer_finds_its_prm_through_the_environment(engine, prm_dir, m
     monkeypatch.setenv(ENV_VAR, str(tmp_path))
     with pytest.raises(UserError, match=ENV_VAR):
         resolve_prm_dir()
+
+
+def test_lazy_expansion_that_accepts_every_step_is_one_expansion(engine, prm_dir):
+    eager = BeamSearch(beams=2, expansions=1, max_steps=6, prm=str(prm_dir)).run(engine, PROMPTS, PARAMS)
+    spy = Spy(engine)
+    lazy = BeamSearch(beams=2, expansions=3, accept=0.0, max_steps=6, prm=str(prm_dir)).run(spy, PROMPTS, PARAMS)
+    for e, z in zip(eager, lazy):  # same seeds, same steps: no alternative was ever sampled
+        assert z.chosen.token_ids == e.chosen.token_ids and z.completion_tokens == e.completion_tokens
+    assert len(spy.calls[0][0]) == 2 * len(PROMPTS)  # round one: one first step per beam slot
+
+
+def test_lazy_expansion_samples_the_other_expansions_for_a_doubted_step(engine, prm_dir):
+    spy = Spy(engine)
+    # An untrained PRM's scores sit near 0.5, so with accept=1 every step is doubted.
+    BeamSearch(beams=2, expansions=3, accept=1.0, max_steps=2, prm=str(prm_dir)).run(spy, PROMPTS, PARAMS)
+    first, retry = spy.calls[0], spy.calls[1]
+    assert len(first[0]) == 2 * len(PROMPTS) and len(retry[0]) == 2 * 2 * len(PROMPTS)
+    for prompt in PROMPTS:  # each prompt's six first steps have their own seeds, 0..5
+        ids = engine.encode(prompt)
+        seeds = [p.seed for sent, params, _ in spy.calls[:2] for r, p in zip(sent, params) if r[: len(ids)] == ids]
+        assert sorted(seeds) == list(range(6))
+    with pytest.raises(UserError, match="accept"):
+        BeamSearch(accept=1.5, prm=str(prm_dir))
