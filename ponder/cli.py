@@ -64,14 +64,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ponder.rl.sft import train_sft
     from ponder.rl.sft_config import SFTConfig
 
-    if args.stage == "prm":
-        from ponder.prm.train import run_prm_stage
+    if args.stage is None:
+        from ponder.rl.pipeline import run_pipeline_stage
 
-        return run_prm_stage(args)
+        return run_pipeline_stage(args)
     if args.stage == "rl":
         from ponder.rl.rl_cli import run_rl_stage
 
         return run_rl_stage(args)
+    if args.rl_recipe is not None:
+        raise UserError(f"--rl-recipe does not apply to --stage {args.stage}; it names the RL stage's recipe")
+    if args.stage == "prm":
+        from ponder.prm.train import run_prm_stage
+
+        return run_prm_stage(args)
     cfg = build_config(SFTConfig, Path(args.recipe) if args.recipe else None, config_overrides(args, SFTConfig))
     final = train_sft(cfg, resume=args.resume, progress=not args.no_progress)
     print(f"trained model: {final}")
@@ -146,12 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a strategy parameter, repeatable (e.g. --strategy self_consistency --param k=16)")
     ask.set_defaults(func=cmd_ask)
 
-    train = sub.add_parser("train", help="train a model (supervised warm start)",
-                           description="Train a model. Every recipe field can be set by a flag; flags win.")
-    train.add_argument("--stage", choices=["sft", "rl", "prm"], default="sft",
-                       help="sft: supervised warm start; rl: RL on verifiable rewards from a warm-started "
-                       "policy; prm: process reward model (Math-Shepherd labels)")
-    train.add_argument("--recipe", default=None, metavar="FILE", help="TOML recipe (see recipes/)")
+    train = sub.add_parser("train", help="train a model: the supervised warm start, then RL",
+                           description="Train a model. With no --stage: the supervised warm start, then RL "
+                           "from it (OUT_DIR/NAME/sft, then OUT_DIR/NAME/rl). Every recipe field can be set "
+                           "by a flag; flags win.")
+    train.add_argument("--stage", choices=["sft", "rl", "prm"], default=None,
+                       help="run one stage only. sft: supervised warm start; rl: RL on verifiable rewards from "
+                       "a warm-started policy; prm: process reward model (Math-Shepherd labels). "
+                       "Default: sft, then rl")
+    train.add_argument("--recipe", default=None, metavar="FILE",
+                       help="TOML recipe of the stage that runs; with both stages, the SFT stage's (see recipes/)")
+    train.add_argument("--rl-recipe", default=None, metavar="FILE",
+                       help="with both stages (no --stage): the RL stage's TOML recipe (default: recipes/rl.toml's "
+                       "values)")
     train.add_argument("--resume", action="store_true", help="continue the run from its newest checkpoint")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_flags(train, SFTConfig)

@@ -25,7 +25,10 @@ def run_rl_stage(args: argparse.Namespace) -> int:
     stray = stray_flags(args, RLConfig, (SFTConfig, PRMConfig))
     if stray:
         raise UserError(f"{', '.join(stray)} do(es) not apply to --stage rl")
-    recipe = getattr(args, "recipe", None)
+    recipe, rl_recipe = getattr(args, "recipe", None), getattr(args, "rl_recipe", None)
+    if recipe and rl_recipe:
+        raise UserError("--stage rl takes one recipe: --recipe or --rl-recipe, not both")
+    recipe = recipe or rl_recipe
     cfg = build_config(RLConfig, Path(recipe) if recipe else None, config_overrides(args, RLConfig))
     final = train_rl(cfg, resume=getattr(args, "resume", False), progress=not getattr(args, "no_progress", False))
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the job
