@@ -6,14 +6,19 @@ seeds come from the global index, so the world size never changes which samples 
 Gradients are reduced by DDP (gloo on CPU, NCCL on GPU), each rank's loss weighted by its share
 of the global normaliser, so N processes compute the gradient one process would.
 
-Leaves out: FSDP (sharded parameters need an unshard around every rollout; the bundled model is
-2.5M parameters, where DDP is the right tool), and multi-node rendezvous beyond what torchrun
-gives.
+How the policy is spread over ranks is `RLConfig.parallel`: `ddp` keeps a whole copy of the
+weights, gradients and optimizer state on every rank (right for the bundled 2.5M-parameter model);
+`fsdp` shards all three (`ponder/rl/fsdp.py`, FSDP2), for models whose training state does not
+fit one device. Both are reached through the same small `Replicated`/`Sharded` interface, so the
+trainer has no branch on the choice.
+
+Leaves out: multi-node rendezvous beyond what torchrun gives.
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -65,13 +70,44 @@ def init_dist() -> Dist:
     return Dist(rank=dist.get_rank(), world=dist.get_world_size())
 
 
-def wrap(model, d: Dist):
-    """The module the loss is computed through: DDP across ranks, the model itself alone."""
-    if d.world == 1:
-        return model
-    from torch.nn.parallel import DistributedDataParallel
+class Replicated:
+    """A whole copy of the policy on every rank (DDP across ranks, the bare model alone).
 
-    return DistributedDataParallel(model)
+    module: what the loss runs through. gathered(): the full weights for local inference
+    (rollouts, held-out evals, old log-probs); a copy already has them. full_model() and
+    optimizer_state(): what rank 0 saves."""
+
+    def __init__(self, model, d: Dist):
+        self.model = model
+        self.main = d.main
+        if d.world == 1:
+            self.module = model
+        else:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.module = DistributedDataParallel(model)
+
+    def gathered(self):
+        return nullcontext()
+
+    def full_model(self):
+        """The policy on rank 0 (which saves it), None elsewhere: the same contract as `Sharded`."""
+        return self.model if self.main else None
+
+    def optimizer_state(self, optimizer) -> dict:
+        return optimizer.state_dict()
+
+    def load_optimizer_state(self, optimizer, state: dict) -> None:
+        optimizer.load_state_dict(state)
+
+
+def wrap(model, d: Dist, parallel: str = "ddp"):
+    """The policy spread over the job's ranks as `parallel` says (alone, always the bare model)."""
+    if parallel == "fsdp" and d.world > 1:
+        from ponder.rl.fsdp import Sharded
+
+        return Sharded(model, d)
+    return Replicated(model, d)
 
 
 def close(d: Dist) -> None:

@@ -86,18 +86,19 @@ def _train(cfg: RLConfig, resume: bool, progress: bool, d: distributed.Dist):
     run = RunDir(Path(cfg.out_dir) / cfg.name)
     model, tok, state = start_policy(cfg, run, resume, d)
     ref = load_checkpoint(resolve_checkpoint(cfg.init_from))[0].eval().requires_grad_(False) if cfg.kl_coef else None
-    module = distributed.wrap(model, d)
+    policy = distributed.wrap(model, d, cfg.parallel)  # before the optimizer: FSDP replaces the parameters
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
     start, flops, nan_run = 0, 0.0, 0
     board = open_board(cfg, run.root) if d.main else None
     if state is not None:
-        optimizer.load_state_dict(state["optimizer"])
+        policy.load_optimizer_state(optimizer, state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         start, flops = int(state["step"]), float(state.get("flops", 0.0))
     else:
         torch.manual_seed(cfg.seed)
-        if d.main:
-            log(run, board, {"step": 0, "flops": 0.0, **evaluate(model, tok, cfg)})
+        with policy.gathered():
+            if d.main:
+                log(run, board, {"step": 0, "flops": 0.0, **evaluate(model, tok, cfg)})
     rewards = RewardSet(cfg.rewards, cfg.reward_weights)
     params_n = sum(p.numel() for p in model.parameters())
     bar = tqdm(total=cfg.steps, initial=start, desc=f"rl {cfg.name}", disable=not (progress and d.main), unit="step")
@@ -105,11 +106,12 @@ def _train(cfg: RLConfig, resume: bool, progress: bool, d: distributed.Dist):
         started = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
-        batch = rollout(model, tok, cfg, rewards, step, d)
+        with policy.gathered():
+            batch = rollout(model, tok, cfg, rewards, step, d)
         rollout_s = time.perf_counter() - started
         record = dict(batch.stats)
         if batch.any_kept:
-            record |= update(module, model, ref, optimizer, cfg, batch, tok.special.pad, d, step)
+            record |= update(policy, ref, optimizer, cfg, batch, tok.special.pad, d, step)
         else:
             record |= {"updates": 0, "nonfinite_updates": 0}
         flops += 2 * params_n * record["sampled_tokens"] + 8 * params_n * record["trained_tokens"] * bool(record["updates"])
@@ -119,12 +121,14 @@ def _train(cfg: RLConfig, resume: bool, progress: bool, d: distributed.Dist):
         record = {"step": done, **record, "lr": optimizer.param_groups[0]["lr"], "step_time_s": round(elapsed, 3),
                   "rollout_s": round(rollout_s, 3), "tokens_per_s": round(record["sampled_tokens"] / elapsed, 1),
                   "flops": flops, "reward_failures": reward_failures(rewards, d), "world_size": d.world}
+        if done == cfg.steps or (cfg.eval_every and done % cfg.eval_every == 0):
+            with policy.gathered():
+                if d.main:
+                    record |= evaluate(model, tok, cfg)
         if d.main:
-            if done == cfg.steps or (cfg.eval_every and done % cfg.eval_every == 0):
-                record |= evaluate(model, tok, cfg)
             log(run, board, record)
-            if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-                run.save(done, model, tok, optimizer, cfg.keep_checkpoints, extra_state={"flops": flops})
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            save(run, policy, tok, optimizer, done, cfg.keep_checkpoints, flops)
         d.barrier()
         if nan_run >= cfg.max_nan_steps:
             raise UserError(f"RL stopped at step {done}: the loss was not finite in {nan_run} steps in a row "
@@ -133,13 +137,21 @@ def _train(cfg: RLConfig, resume: bool, progress: bool, d: distributed.Dist):
                         pass1=record.get("heldout_pass1", ""))
         bar.update(1)
     bar.close()
+    final = policy.full_model()
     if d.main:
-        save_checkpoint(model.eval(), tok, run.final,
+        save_checkpoint(final.eval(), tok, run.final,
                         extra={"trained_steps": cfg.steps, "rl_recipe": config_to_dict(cfg)})
         if board is not None:
             board.close()
     d.barrier()
-    return model, tok
+    return final, tok
+
+
+def save(run: RunDir, policy, tok, optimizer, step: int, keep: int, flops: float) -> None:
+    """A resumable checkpoint: full weights and optimizer state, gathered to rank 0 (collective)."""
+    model, optimizer_state = policy.full_model(), policy.optimizer_state(optimizer)
+    if model is not None:
+        run.save(step, model, tok, optimizer_state, keep, extra_state={"flops": flops})
 
 
 def reward_failures(rewards: RewardSet, d: distributed.Dist) -> dict[str, int]:

@@ -17,6 +17,7 @@ from ponder.tasks.mix import DEFAULT_FAMILIES
 Advantage = Literal["grpo", "dr_grpo", "rloo"]
 Aggregation = Literal["sequence_mean", "token_mean", "constant_norm"]
 Overlong = Literal["mask", "penalty", "none"]
+Parallelism = Literal["ddp", "fsdp"]
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class RLConfig:
     checkpoint_every: int = field(5, "save a resumable checkpoint every N steps")
     keep_checkpoints: int = field(2, "how many recent checkpoints to keep")
     threads: int = field(1, "torch CPU threads (0 = torch's default; 1 is fastest for the bundled model)")
+    parallel: Parallelism = field("ddp", "under torchrun: ddp (a whole copy of the policy per rank) or fsdp "
+                                  "(weights, gradients and optimizer state sharded over the ranks: large models)")
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.families if f not in TASKS]

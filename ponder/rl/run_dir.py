@@ -95,9 +95,9 @@ class RunDir:
         with self.metrics_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
-    def save(self, step: int, model, tok, optimizer, keep: int, extra_state: dict | None = None) -> Path:
+    def save(self, step: int, model, tok, optimizer_state: dict, keep: int, extra_state: dict | None = None) -> Path:
         path = self.checkpoints / f"step_{step:06d}"
-        state = {"step": step, "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+        state = {"step": step, "optimizer": optimizer_state, "torch_rng": torch.get_rng_state(),
                  **(extra_state or {})}
         save_checkpoint(model, tok, path, extra={"trained_steps": step}, state=state)
         for old in sorted(self.checkpoints.glob("step_*"))[:-keep]:

@@ -117,7 +117,7 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
         bar.set_postfix(loss=f"{record['loss']:.3f}", tok_s=f"{record['tokens_per_s']:.0f}", mfu=f"{record['mfu']:.0%}")
         bar.update(1)
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
-            run.save(done, model, tok, optimizer, cfg.keep_checkpoints)
+            run.save(done, model, tok, optimizer.state_dict(), cfg.keep_checkpoints)
     bar.close()
     save_checkpoint(model.eval(), tok, run.final, extra={"trained_steps": cfg.steps, "recipe": config_to_dict(cfg)})
     return run.final

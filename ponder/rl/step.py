@@ -95,9 +95,11 @@ def minibatch_of(cfg: RLConfig, step: int, total: int) -> torch.Tensor:
     return out
 
 
-def update(module, model, ref, optimizer, cfg: RLConfig, batch: Rollout, pad: int, d: Dist, step: int) -> dict:
-    """`updates_per_step` minibatch updates over the kept samples of every rank. `module` is
-    what the loss runs through (DDP or the model); `model` is the bare policy."""
+def update(policy, ref, optimizer, cfg: RLConfig, batch: Rollout, pad: int, d: Dist, step: int) -> dict:
+    """`updates_per_step` minibatch updates over the kept samples of every rank. `policy` is the
+    policy spread over the ranks (`distributed.wrap`): the loss runs through `policy.module`, and
+    log-probs that need no gradient are taken with the whole weights (`policy.gathered()`)."""
+    model = policy.model
     seqs, advantages = batch.sequences, batch.advantages
     if seqs is None:  # this rank kept nothing: zero-weight passes keep DDP's collectives in step
         seqs = Sequences(torch.full((1, 2), pad, dtype=torch.long), torch.zeros(1, 1), torch.zeros(1),
@@ -113,7 +115,7 @@ def update(module, model, ref, optimizer, cfg: RLConfig, batch: Rollout, pad: in
     # only the later ones need log-probs from before the first update.
     later = torch.cat(minibatches[1:]) if len(minibatches) > 1 else minibatches[0][:0]
     old = torch.zeros_like(seqs.mask)
-    with torch.no_grad():
+    with torch.no_grad(), policy.gathered():
         if len(later):
             rest = seqs.rows(later)
             old[later] = token_logprobs(model, rest.tokens, cfg.temperature, chunk, rest.widths)
@@ -128,7 +130,7 @@ def update(module, model, ref, optimizer, cfg: RLConfig, batch: Rollout, pad: in
         total = d.sum([weight])[0]
         if total == 0:
             continue  # no rank has samples in this minibatch
-        logp = token_logprobs(module, seqs.tokens[rows], cfg.temperature, len(rows) if d.world > 1 else chunk,
+        logp = token_logprobs(policy.module, seqs.tokens[rows], cfg.temperature, len(rows) if d.world > 1 else chunk,
                               seqs.widths[rows])
         old_logp = logp.detach() if number == 0 else old[rows]
         parts = policy_loss(logp, old_logp, advantages[rows], mask, aggregation=cfg.aggregation,

@@ -1,5 +1,6 @@
 """Scale-out: the RL stage under torchrun with 2 CPU processes (gloo) takes the steps 1 process
-takes: same logged metrics, final weights equal within float tolerance."""
+takes: same logged metrics, final weights equal within float tolerance; with DDP, and with FSDP
+(sharded weights and optimizer state), through a resume."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 ARGS = ["train", "--stage", "rl", "--steps", "2", "--prompts-per-step", "4", "--group-size", "4",
@@ -32,6 +34,21 @@ def run(cmd: list[str]) -> str:
     return out
 
 
+def torchrun(*args: str) -> str:
+    return run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                "-m", "ponder", *args])
+
+
+def metrics(path) -> list[dict]:
+    return [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+
+
+def max_weight_gap(a, b) -> float:
+    one, two = load_file(a / "final" / "model.safetensors"), load_file(b / "final" / "model.safetensors")
+    assert set(one) == set(two)
+    return max(float((one[k] - two[k]).abs().max()) for k in one)
+
+
 def test_two_processes_match_one(tmp_path):
     run([sys.executable, "-m", "ponder", *ARGS, "--out-dir", str(tmp_path), "--name", "one"])
     out = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -47,3 +64,24 @@ def test_two_processes_match_one(tmp_path):
     one = load_file(tmp_path / "one" / "final" / "model.safetensors")
     two = load_file(tmp_path / "two" / "final" / "model.safetensors")
     assert max(float((one[k] - two[k]).abs().max()) for k in one) < 1e-5
+
+
+def test_fsdp_shards_the_policy_and_matches_one_process_through_a_resume(tmp_path):
+    args = [*ARGS, "--checkpoint-every", "1", "--out-dir", str(tmp_path)]
+    args[args.index("--steps") + 1] = "3"
+    run([sys.executable, "-m", "ponder", *args, "--name", "one"])
+    two = [*args, "--name", "two", "--parallel", "fsdp"]
+    two[two.index("--steps") + 1] = "2"
+    torchrun(*two)
+    two[two.index("--steps") + 1] = "3"
+    torchrun(*two, "--resume")
+    # Sharded optimizer state is saved gathered and keyed by parameter name (DDP's is by index).
+    state = torch.load(tmp_path / "two" / "checkpoints" / "step_000003" / "trainer_state.pt", weights_only=False)
+    assert "blocks.0.qkv.weight" in state["optimizer"]["state"]
+    one, two_rows = metrics(tmp_path / "one"), metrics(tmp_path / "two")
+    assert [r["step"] for r in two_rows] == [0, 1, 2, 3]
+    for a, b in zip(one, two_rows):
+        for key in ("reward", "loss", "sampled_tokens", "kept", "heldout_pass1"):
+            if key in a:  # the stopped run also evaluated at its end, step 2
+                assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-4), key
+    assert max_weight_gap(tmp_path / "one", tmp_path / "two") < 1e-5
