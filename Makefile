@@ -31,5 +31,5 @@ bench: setup
 
 # Retrain the bundled model from its recipe and copy it into the package.
 bundled: setup
-	$(PONDER) train --recipe recipes/default.toml --name bundled
+	$(PONDER) train --stage sft --recipe recipes/default.toml --name bundled
 	rm -rf ponder/assets/default && cp -r runs/bundled/final ponder/assets/default

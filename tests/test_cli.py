@@ -61,7 +61,8 @@ def test_plain_ask_hides_reasoning_and_reports_usage_on_stderr(capsys, ckpt):
         (["ask", "7 " * 600, "--model", "CKPT"], "context is 128"),
         (["tasks", "sonnets"], "unknown task 'sonnets'"),
         (["tasks", "countdown", "--difficulty", "0"], "valid difficulties are 1..5"),
-        (["train", "--steps", "lots"], "steps: expected int"),
+        (["train", "--stage", "sft", "--steps", "lots"], "steps: expected int"),
+        (["train", "--batch-size", "lots"], "batch_size: expected int"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(capsys, ckpt, argv, message):

@@ -98,6 +98,9 @@ class NativeEngine:
     @torch.inference_mode()
     def _run_batch(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[Completion]:
         cfg, sp = self.model.cfg, self.tok.special
+        # Row bookkeeping and sampling stay on the CPU (small tensors, seeded CPU generators, so
+        # a seed gives the same tokens on any device); only the model's inputs go to its device.
+        device = self.model.embed.weight.device
         B, P = len(prompts), max(len(p) for p in prompts)
         lengths = torch.tensor([len(p) for p in prompts])
         max_new = torch.minimum(torch.tensor([p.max_completion_tokens for p in params]), cfg.max_seq_len - lengths)
@@ -139,8 +142,9 @@ class NativeEngine:
         # Padding queries attend to themselves so no softmax row is empty (an empty row is NaN,
         # and NaN values would leak into real rows through 0 * NaN).
         mask = (key_valid[:, None, None, :P] & causal) | torch.eye(P, dtype=torch.bool)
-        cache = KVCache(cfg, B, P + steps)
-        logits = self.model(tokens, positions, cache, 0, mask, last_only=True)[:, -1]  # (B, V)
+        cache = KVCache(cfg, B, P + steps, device=device)
+        logits = self.model(tokens.to(device), positions.to(device), cache, 0, mask.to(device),
+                            last_only=True)[:, -1].float().cpu()  # (B, V)
 
         for j in range(steps):
             token = self._choose(logits, rows, generators, extension, forced)
@@ -164,12 +168,13 @@ class NativeEngine:
                 keep = (~rows.finished).nonzero().squeeze(1)
                 rows, token = rows.keep(keep), token[keep]
                 key_valid = key_valid[keep]
-                cache.keep_rows(keep)
+                cache.keep_rows(keep.to(device))
             S = P + j + 1
             # Finished rows are still computed until the batch is compacted; clamping keeps their
             # (discarded) positions inside the rotary table when a long prompt filled the context.
             positions = (S - 1 - rows.pad).clamp_max(cfg.max_seq_len - 1).unsqueeze(1)
-            logits = self.model(token.unsqueeze(1), positions, cache, S - 1, key_valid[:, None, None, :S])[:, -1]
+            logits = self.model(token.unsqueeze(1).to(device), positions.to(device), cache, S - 1,
+                                key_valid[:, None, None, :S].to(device))[:, -1].float().cpu()
         return [
             self._completion(prompts[i], tokens_out[i], logprobs_out, i, params[i], bool(stopped_out[i]))
             for i in range(B)

@@ -45,7 +45,7 @@ def save_checkpoint(model: GPT, tok: Tokenizer, path: Path, extra: dict | None =
 
     def fill(tmp: Path) -> None:
         (tmp / CONFIG).write_text(json.dumps({**model.cfg.to_json(), "meta": extra or {}}, indent=2))
-        weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         if model.cfg.tie_embeddings:
             weights.pop("head.weight")  # the same storage as embed.weight; safetensors refuses shared tensors
         save_file(weights, str(tmp / WEIGHTS))

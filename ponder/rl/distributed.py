@@ -29,6 +29,7 @@ import torch.distributed as dist
 class Dist:
     rank: int = 0
     world: int = 1
+    device: torch.device = torch.device("cpu")  # where collectives' tensors live (NCCL: the rank's GPU)
 
     @property
     def main(self) -> bool:
@@ -41,9 +42,9 @@ class Dist:
     def sum(self, values: list[float]) -> list[float]:
         if self.world == 1:
             return list(values)
-        t = torch.tensor(values, dtype=torch.float64)
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
-        return t.tolist()
+        return t.cpu().tolist()
 
     def all_true(self, flag: bool) -> bool:
         return self.sum([0.0 if flag else 1.0])[0] == 0
@@ -60,14 +61,15 @@ class Dist:
         return box[0]
 
 
-def init_dist() -> Dist:
-    """Join the process group torchrun set up (RANK/WORLD_SIZE in the environment), if any."""
+def init_dist(device: torch.device = torch.device("cpu")) -> Dist:
+    """Join the process group torchrun set up (RANK/WORLD_SIZE in the environment), if any:
+    NCCL when training on GPUs, gloo on CPUs."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return Dist()
+        return Dist(device=device)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    return Dist(rank=dist.get_rank(), world=dist.get_world_size())
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Dist(rank=dist.get_rank(), world=dist.get_world_size(), device=device)
 
 
 class Replicated:
@@ -85,7 +87,7 @@ class Replicated:
         else:
             from torch.nn.parallel import DistributedDataParallel
 
-            self.module = DistributedDataParallel(model)
+            self.module = DistributedDataParallel(model, device_ids=[d.device.index] if d.device.type == "cuda" else None)
 
     def gathered(self):
         return nullcontext()
@@ -102,7 +104,8 @@ class Replicated:
 
 
 def wrap(model, d: Dist, parallel: str = "ddp"):
-    """The policy spread over the job's ranks as `parallel` says (alone, always the bare model)."""
+    """The policy (already on the rank's device) spread over the job's ranks as `parallel` says
+    (alone, always the bare model)."""
     if parallel == "fsdp" and d.world > 1:
         from ponder.rl.fsdp import Sharded
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-import torch
-
 from ponder.rl.distributed import Dist
 
 
@@ -28,8 +26,7 @@ class Sharded:
         from torch.distributed.device_mesh import init_device_mesh
         from torch.distributed.fsdp import FSDPModule, fully_shard
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        mesh = init_device_mesh(device, (d.world,))
+        mesh = init_device_mesh(d.device.type, (d.world,))
         for block in model.blocks:
             fully_shard(block, mesh=mesh)
         fully_shard(model, mesh=mesh)

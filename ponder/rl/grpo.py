@@ -18,11 +18,13 @@ from pathlib import Path
 import torch
 
 from ponder.config import config_to_dict
+from ponder.devices import autocast, resolve_device, synchronize
 from ponder.engine.base import SamplingParams
 from ponder.engine.native import NativeEngine
 from ponder.engine.spec import resolve_checkpoint
 from ponder.errors import UserError
 from ponder.model.checkpoint import load_checkpoint, save_checkpoint
+from ponder.perf import measure_matmul_peak
 from ponder.rl import distributed
 from ponder.rl.heldout import pass_at_1
 from ponder.rl.rewards import RewardSet
@@ -37,7 +39,7 @@ EVAL_TOKENS = 512
 def evaluate(model, tok, cfg: RLConfig) -> dict[str, float]:
     """Held-out pass@1 at effort high (greedy, no budget) on the mix and on the hardest level."""
     model.eval()
-    engine = NativeEngine(model, tok)
+    engine = NativeEngine(model, tok, max_batch=cfg.rollout_batch)
     params = SamplingParams(max_completion_tokens=EVAL_TOKENS)
     mix = pass_at_1(engine, held_out_set(cfg.eval_problems, families=cfg.families), params)
     hard = pass_at_1(engine, held_out_set(cfg.eval_problems, cfg.eval_difficulty, families=cfg.families), params)
@@ -66,9 +68,12 @@ def start_policy(cfg: RLConfig, run: RunDir, resume: bool, d: distributed.Dist):
 def train_rl(cfg: RLConfig, resume: bool = False, progress: bool = True) -> Path:
     """Run (or resume) the RL stage, in this process or as one rank of a torchrun job;
     returns the final checkpoint directory."""
-    d = distributed.init_dist()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    d = distributed.init_dist(device)
     try:
-        model, tok = _train(cfg, resume, progress, d)
+        model, tok = _train(cfg, resume, progress, d, device)
     finally:
         distributed.close(d)
     root = Path(cfg.out_dir) / cfg.name
@@ -77,16 +82,22 @@ def train_rl(cfg: RLConfig, resume: bool = False, progress: bool = True) -> Path
     return root / "final"
 
 
-def _train(cfg: RLConfig, resume: bool, progress: bool, d: distributed.Dist):
-    """The RL loop; returns the trained (model, tokenizer), the final checkpoint saved by rank 0."""
+def _train(cfg: RLConfig, resume: bool, progress: bool, d: distributed.Dist, device: torch.device):
+    """The RL loop; returns the trained (model, tokenizer) on rank 0 (None elsewhere), the final
+    checkpoint saved by rank 0."""
     from tqdm import tqdm
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     run = RunDir(Path(cfg.out_dir) / cfg.name)
     model, tok, state = start_policy(cfg, run, resume, d)
-    ref = load_checkpoint(resolve_checkpoint(cfg.init_from))[0].eval().requires_grad_(False) if cfg.kl_coef else None
+    model.to(device)
+    ref = None
+    if cfg.kl_coef:
+        ref = load_checkpoint(resolve_checkpoint(cfg.init_from))[0].to(device).eval().requires_grad_(False)
     policy = distributed.wrap(model, d, cfg.parallel)  # before the optimizer: FSDP replaces the parameters
+    # Before any seeding or RNG restore (it draws random matrices): MFU is against this machine's
+    # measured matmul peak, per rank, in the precision trained in.
+    peak = measure_matmul_peak(n=1024, dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float32,
+                               device=device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
     start, flops, nan_run = 0, 0.0, 0
     board = open_board(cfg, run.root) if d.main else None
@@ -96,33 +107,28 @@ def _train(cfg: RLConfig, resume: bool, progress: bool, d: distributed.Dist):
         start, flops = int(state["step"]), float(state.get("flops", 0.0))
     else:
         torch.manual_seed(cfg.seed)
-        with policy.gathered():
+        with policy.gathered(), autocast(device, cfg.precision):
             if d.main:
                 log(run, board, {"step": 0, "flops": 0.0, **evaluate(model, tok, cfg)})
     rewards = RewardSet(cfg.rewards, cfg.reward_weights)
-    params_n = sum(p.numel() for p in model.parameters())
     bar = tqdm(total=cfg.steps, initial=start, desc=f"rl {cfg.name}", disable=not (progress and d.main), unit="step")
     for step in range(start, cfg.steps):
         started = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
-        with policy.gathered():
-            batch = rollout(model, tok, cfg, rewards, step, d)
-        rollout_s = time.perf_counter() - started
-        record = dict(batch.stats)
-        if batch.any_kept:
-            record |= update(policy, ref, optimizer, cfg, batch, tok.special.pad, d, step)
-        else:
-            record |= {"updates": 0, "nonfinite_updates": 0}
-        flops += 2 * params_n * record["sampled_tokens"] + 8 * params_n * record["trained_tokens"] * bool(record["updates"])
+        record = run_step(step, policy, ref, optimizer, cfg, rewards, tok, d, device)
+        step_flops = record.pop("step_flops")
+        flops += step_flops
         nan_run = nan_run + 1 if record["nonfinite_updates"] and not record["updates"] else 0
+        synchronize(device)
         elapsed = time.perf_counter() - started
         done = step + 1
         record = {"step": done, **record, "lr": optimizer.param_groups[0]["lr"], "step_time_s": round(elapsed, 3),
-                  "rollout_s": round(rollout_s, 3), "tokens_per_s": round(record["sampled_tokens"] / elapsed, 1),
-                  "flops": flops, "reward_failures": reward_failures(rewards, d), "world_size": d.world}
+                  "tokens_per_s": round(record["sampled_tokens"] / elapsed, 1), "flops": flops,
+                  "mfu": round(step_flops / elapsed / (peak * d.world), 4),
+                  "reward_failures": reward_failures(rewards, d), "world_size": d.world}
         if done == cfg.steps or (cfg.eval_every and done % cfg.eval_every == 0):
-            with policy.gathered():
+            with policy.gathered(), autocast(device, cfg.precision):
                 if d.main:
                     record |= evaluate(model, tok, cfg)
         if d.main:
@@ -152,6 +158,24 @@ def save(run: RunDir, policy, tok, optimizer, step: int, keep: int, flops: float
     model, optimizer_state = policy.full_model(), policy.optimizer_state(optimizer)
     if model is not None:
         run.save(step, model, tok, optimizer_state, keep, extra_state={"flops": flops})
+
+
+def run_step(step: int, policy, ref, optimizer, cfg: RLConfig, rewards: RewardSet, tok, d: distributed.Dist,
+             device: torch.device) -> dict:
+    """One RL step: the rollout (whole weights, no gradient), then the updates. Returns its metrics,
+    with `step_flops` (rollout: 2 x params per sampled token; update: 8, a forward, a backward and
+    the old-log-prob pass, per trained token)."""
+    started = time.perf_counter()
+    with policy.gathered(), autocast(device, cfg.precision):
+        batch = rollout(policy.model, tok, cfg, rewards, step, d)
+    record = dict(batch.stats) | {"rollout_s": round(time.perf_counter() - started, 3)}
+    if batch.any_kept:
+        record |= update(policy, ref, optimizer, cfg, batch, tok.special.pad, d, step)
+    else:
+        record |= {"updates": 0, "nonfinite_updates": 0}
+    params = sum(p.numel() for p in policy.model.parameters())
+    trained = record["trained_tokens"] * bool(record["updates"])
+    return record | {"step_flops": 2 * params * record["sampled_tokens"] + 8 * params * trained}
 
 
 def reward_failures(rewards: RewardSet, d: distributed.Dist) -> dict[str, int]:

@@ -26,7 +26,7 @@ from ponder.config import build_config, config_overrides
 from ponder.errors import UserError
 
 # Fields both stages have that mean the same thing in each.
-SHARED = ("seed", "families", "threads")
+SHARED = ("seed", "families", "threads", "device", "precision")
 # Fields the pipeline sets itself: where each stage's run lives, and where RL starts from.
 PLACED = ("name", "out_dir")
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ponder.config import field
+from ponder.devices import Device, Precision
 from ponder.tasks import TASKS
 from ponder.tasks.mix import DEFAULT_FAMILIES
 
@@ -35,6 +36,9 @@ class RLConfig:
     group_size: int = field(8, "samples per problem (the group the advantage is relative to)")
     max_completion_tokens: int = field(384, "reasoning + answer tokens per sample")
     temperature: float = field(1.0, "rollout sampling temperature")
+    rollout_batch: int = field(64, "most sequences decoded together in a rollout or eval (raise it on a GPU)")
+    update_chunk: int = field(16, "rows per forward/backward pass of an update in one process (memory against "
+                                  "speed; the gradient is the same); under torchrun a minibatch is one pass")
     # --- algorithm ---
     advantage: Advantage = field("dr_grpo", "advantage estimator: grpo (std-scaled), dr_grpo (no std), rloo")
     aggregation: Aggregation = field("constant_norm",
@@ -63,6 +67,9 @@ class RLConfig:
     checkpoint_every: int = field(5, "save a resumable checkpoint every N steps")
     keep_checkpoints: int = field(2, "how many recent checkpoints to keep")
     threads: int = field(1, "torch CPU threads (0 = torch's default; 1 is fastest for the bundled model)")
+    device: Device = field("auto", "where to train: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda")
+    precision: Precision = field("fp32", "fp32, or bf16: mixed precision (bf16 matmuls under autocast; weights and "
+                                 "optimizer state stay fp32)")
     parallel: Parallelism = field("ddp", "under torchrun: ddp (a whole copy of the policy per rank) or fsdp "
                                   "(weights, gradients and optimizer state sharded over the ranks: large models)")
 
@@ -70,7 +77,7 @@ class RLConfig:
         unknown = [f for f in self.families if f not in TASKS]
         if unknown or not self.families:
             raise ValueError(f"families {unknown or '()'} invalid; valid: {', '.join(sorted(TASKS))}")
-        for name in ("prompts_per_step", "steps", "max_completion_tokens", "updates_per_step", "checkpoint_every",
+        for name in ("prompts_per_step", "rollout_batch", "update_chunk", "steps", "max_completion_tokens", "updates_per_step", "checkpoint_every",
                      "keep_checkpoints", "eval_problems", "max_nan_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

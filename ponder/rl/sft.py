@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ponder.config import config_to_dict
+from ponder.devices import autocast, resolve_device, synchronize
 from ponder.engine.base import SamplingParams
 from ponder.engine.native import NativeEngine
 from ponder.model.checkpoint import load_checkpoint, save_checkpoint
@@ -58,7 +59,8 @@ def sequence_loss(model: GPT, inputs, targets, mask) -> torch.Tensor:
 def evaluate(model: GPT, tok, cfg: SFTConfig) -> dict[str, float]:
     problems = held_out_set(cfg.eval_problems, families=cfg.families)
     model.eval()
-    result = pass_at_1(NativeEngine(model, tok), problems, SamplingParams(max_completion_tokens=cfg.max_seq_len))
+    with autocast(model.embed.weight.device, cfg.precision):
+        result = pass_at_1(NativeEngine(model, tok), problems, SamplingParams(max_completion_tokens=cfg.max_seq_len))
     model.train()
     return result
 
@@ -69,6 +71,7 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
     run = RunDir(Path(cfg.out_dir) / cfg.name)
     latest = run.start(config_to_dict(cfg), resume)
     if latest is not None:
@@ -82,8 +85,10 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
             tok = train_tokenizer(tokenizer_corpus(TOKENIZER_CORPUS_PROBLEMS, cfg.families), cfg.vocab_size)
             model = GPT(cfg.model_config())
         state, start_step = None, 0
+    model.to(device)
     optimizer = make_optimizer(model, cfg)
-    peak = measure_matmul_peak()  # before the RNG restore: it draws random matrices
+    # Before the RNG restore: it draws random matrices. MFU is against the precision trained in.
+    peak = measure_matmul_peak(dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float32, device=device)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
@@ -97,11 +102,14 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
         lr = learning_rate(cfg, step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        loss = sequence_loss(model, inputs, targets, mask)
+        inputs, targets, mask = inputs.to(device), targets.to(device), mask.to(device)
+        with autocast(device, cfg.precision):
+            loss = sequence_loss(model, inputs, targets, mask)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
         optimizer.step()
+        synchronize(device)
         elapsed = time.perf_counter() - started
         real_tokens = int((inputs != tok.special.pad).sum())
         flops = 3 * model.cfg.flops_per_token(inputs.shape[1]) * real_tokens

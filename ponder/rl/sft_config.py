@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ponder.config import field
+from ponder.devices import Device, Precision
 from ponder.model.config import ModelConfig
 from ponder.model.tokenizer import SPECIAL_TOKENS
 from ponder.tasks import TASKS
@@ -45,6 +46,9 @@ class SFTConfig:
     checkpoint_every: int = field(50, "save a resumable checkpoint every N steps")
     keep_checkpoints: int = field(2, "how many recent checkpoints to keep")
     threads: int = field(0, "torch CPU threads (0 = all cores)")
+    device: Device = field("auto", "where to train: auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda")
+    precision: Precision = field("fp32", "fp32, or bf16: mixed precision (bf16 matmuls under autocast; weights and "
+                                 "optimizer state stay fp32)")
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.families if f not in TASKS]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ponder.devices import autocast
 from ponder.engine.native import NativeEngine
 from ponder.model.chat import Message
 from ponder.rl.algos import ADVANTAGES, informative_groups, overlong_penalty, policy_loss
@@ -39,7 +40,7 @@ def rollout(model, tok, cfg: RLConfig, rewards: RewardSet, step: int, d: Dist) -
     mine = d.shard(len(problems))
     local = [problems[i] for i in mine]
     model.eval()
-    engine = NativeEngine(model, tok)
+    engine = NativeEngine(model, tok, max_batch=cfg.rollout_batch)
     completions = draw_groups(engine, local, cfg.group_size, cfg.max_completion_tokens, cfg.temperature,
                               cfg.seed, step, indices=mine)
     expanded = [p for p in local for _ in range(cfg.group_size)]
@@ -95,19 +96,28 @@ def minibatch_of(cfg: RLConfig, step: int, total: int) -> torch.Tensor:
     return out
 
 
+def local_batch(batch: Rollout, pad: int, device: torch.device) -> tuple[Sequences, torch.Tensor]:
+    """This rank's kept sequences and advantages on the policy's device (widths stay on the CPU:
+    they only slice). A rank that kept nothing gets one zero-weight row, so it still runs the
+    forward and backward passes DDP and FSDP need from every rank."""
+    seqs, advantages = batch.sequences, batch.advantages
+    if seqs is None:
+        seqs = Sequences(torch.full((1, 2), pad, dtype=torch.long), torch.zeros(1, 1), torch.zeros(1),
+                         torch.full((1,), 2))
+        advantages = torch.zeros(1)
+    return Sequences(seqs.tokens.to(device), seqs.mask.to(device), seqs.lengths, seqs.widths), advantages.to(device)
+
+
 def update(policy, ref, optimizer, cfg: RLConfig, batch: Rollout, pad: int, d: Dist, step: int) -> dict:
     """`updates_per_step` minibatch updates over the kept samples of every rank. `policy` is the
     policy spread over the ranks (`distributed.wrap`): the loss runs through `policy.module`, and
     log-probs that need no gradient are taken with the whole weights (`policy.gathered()`)."""
     model = policy.model
-    seqs, advantages = batch.sequences, batch.advantages
-    if seqs is None:  # this rank kept nothing: zero-weight passes keep DDP's collectives in step
-        seqs = Sequences(torch.full((1, 2), pad, dtype=torch.long), torch.zeros(1, 1), torch.zeros(1),
-                         torch.full((1,), 2))
-        advantages = torch.zeros(1)
+    device = model.embed.weight.device
+    seqs, advantages = local_batch(batch, pad, device)
     # DDP needs one forward per backward; alone, a minibatch runs in chunks of rows of similar
     # length, each only as wide as its longest row (the loss, and so the gradient, is unchanged).
-    chunk = len(advantages) if d.world > 1 else 16
+    chunk = len(advantages) if d.world > 1 else cfg.update_chunk
     assigned = minibatch_of(cfg, step, batch.total)[batch.global_index]  # (kept,)
     parts = [(assigned == i).nonzero().flatten() for i in range(cfg.updates_per_step)]
     minibatches = [part[torch.argsort(seqs.widths[part], stable=True)] for part in parts]
@@ -115,7 +125,7 @@ def update(policy, ref, optimizer, cfg: RLConfig, batch: Rollout, pad: int, d: D
     # only the later ones need log-probs from before the first update.
     later = torch.cat(minibatches[1:]) if len(minibatches) > 1 else minibatches[0][:0]
     old = torch.zeros_like(seqs.mask)
-    with torch.no_grad(), policy.gathered():
+    with torch.no_grad(), policy.gathered(), autocast(device, cfg.precision):
         if len(later):
             rest = seqs.rows(later)
             old[later] = token_logprobs(model, rest.tokens, cfg.temperature, chunk, rest.widths)
@@ -130,8 +140,9 @@ def update(policy, ref, optimizer, cfg: RLConfig, batch: Rollout, pad: int, d: D
         total = d.sum([weight])[0]
         if total == 0:
             continue  # no rank has samples in this minibatch
-        logp = token_logprobs(policy.module, seqs.tokens[rows], cfg.temperature, len(rows) if d.world > 1 else chunk,
-                              seqs.widths[rows])
+        with autocast(device, cfg.precision):
+            logp = token_logprobs(policy.module, seqs.tokens[rows], cfg.temperature,
+                                  len(rows) if d.world > 1 else chunk, seqs.widths[rows])
         old_logp = logp.detach() if number == 0 else old[rows]
         parts = policy_loss(logp, old_logp, advantages[rows], mask, aggregation=cfg.aggregation,
                             eps_low=cfg.clip_low, eps_high=cfg.clip_high, max_len=cfg.max_completion_tokens,

@@ -1,0 +1,53 @@
+"""Where training runs and in what precision: one place that turns the configs' `device` and
+`precision` names into a torch device and an autocast context.
+
+bf16 here is mixed precision: the weights and AdamW state stay fp32, and the forward passes
+(training, rollouts, held-out evals) run their matmuls in bf16 under `torch.autocast`, as the
+large-scale RL recipes do on GPUs. Logits are taken back to fp32 before any softmax.
+
+Leaves out: fp16 (it needs loss scaling, and every GPU that RL recipes target has bf16) and
+pure-bf16 weights.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import nullcontext
+from typing import Literal
+
+import torch
+
+from ponder.errors import UserError
+
+Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["fp32", "bf16"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto: the GPU when there is one, else the CPU. Under torchrun each rank takes the GPU of
+    its LOCAL_RANK."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise UserError("device 'cuda' was asked for but torch sees no CUDA GPU "
+                        f"(torch {torch.__version__}); use --device cpu or auto")
+    index = int(os.environ.get("LOCAL_RANK", "0"))
+    if index >= torch.cuda.device_count():
+        raise UserError(f"LOCAL_RANK {index} has no GPU: torch sees {torch.cuda.device_count()}")
+    torch.cuda.set_device(index)
+    return torch.device("cuda", index)
+
+
+def autocast(device: torch.device, precision: str):
+    """The context forward passes run in: bf16 autocast, or nothing for fp32."""
+    if precision == "fp32":
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so wall-clock timings measure it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
