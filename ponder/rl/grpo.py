@@ -41,8 +41,8 @@ def evaluate(model, tok, cfg: RLConfig) -> dict[str, float]:
     model.eval()
     engine = NativeEngine(model, tok, max_batch=cfg.rollout_batch)
     params = SamplingParams(max_completion_tokens=EVAL_TOKENS)
-    mix = pass_at_1(engine, held_out_set(cfg.eval_problems, families=cfg.families), params)
-    hard = pass_at_1(engine, held_out_set(cfg.eval_problems, cfg.eval_difficulty, families=cfg.families), params)
+    mix = pass_at_1(engine, held_out_set(cfg.eval_problems, families=cfg.eval_families), params)
+    hard = pass_at_1(engine, held_out_set(cfg.eval_problems, cfg.eval_difficulty, families=cfg.eval_families), params)
     return {"heldout_pass1": round(mix["all"], 4), f"heldout_pass1_d{cfg.eval_difficulty}": round(hard["all"], 4),
             "heldout_reasoning_tokens": round(mix["reasoning_tokens"], 1)}
 
@@ -53,6 +53,7 @@ def start_policy(cfg: RLConfig, run: RunDir, resume: bool, d: distributed.Dist):
     outcome = None
     if d.main:
         try:
+            resolve_checkpoint(cfg.init_from)  # before run.start: a bad path leaves no run directory behind
             outcome = ("ok", run.start(config_to_dict(cfg), resume))
         except UserError as error:
             outcome = ("error", str(error))
@@ -198,7 +199,7 @@ def report(model, tok, cfg: RLConfig, root: Path) -> None:
 
     curves = None
     if cfg.test_time_problems:
-        problems = held_out_set(cfg.test_time_problems, families=cfg.families)
+        problems = held_out_set(cfg.test_time_problems, families=cfg.eval_families)
         curves = test_time_curves(NativeEngine(model.eval(), tok), problems, max_tokens=EVAL_TOKENS)
         (root / "test_time.json").write_text(json.dumps(curves, indent=1) + "\n")
     write_figures(root, cfg.eval_difficulty, curves)

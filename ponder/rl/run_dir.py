@@ -43,7 +43,7 @@ def _records(path: Path) -> list[tuple[str, dict]]:
 # Fields that do not change the training trajectory (or only lengthen it) may differ on resume.
 RESUME_MAY_CHANGE = frozenset({"steps", "eval_every", "eval_problems", "checkpoint_every", "keep_checkpoints", "threads",
                                "test_time_problems", "tensorboard", "device", "rollout_batch",
-                               "update_chunk"})
+                               "update_chunk", "eval_families"})
 
 
 class RunDir:

@@ -19,6 +19,7 @@ from ponder.config import config_to_dict
 from ponder.devices import autocast, resolve_device, synchronize
 from ponder.engine.base import SamplingParams
 from ponder.engine.native import NativeEngine
+from ponder.engine.spec import resolve_checkpoint
 from ponder.model.checkpoint import load_checkpoint, save_checkpoint
 from ponder.model.gpt import GPT
 from ponder.model.tokenizer import train_tokenizer
@@ -72,6 +73,8 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
+    # Checked before run.start, so a bad path leaves no run directory that would block a retry.
+    start = resolve_checkpoint(cfg.init_from) if cfg.init_from else None
     run = RunDir(Path(cfg.out_dir) / cfg.name)
     latest = run.start(config_to_dict(cfg), resume)
     if latest is not None:
@@ -79,8 +82,8 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
         start_step = int(state["step"])
     else:
         torch.manual_seed(cfg.seed)
-        if cfg.init_from:
-            model, tok = load_checkpoint(cfg.init_from)
+        if start is not None:
+            model, tok = load_checkpoint(start)
         else:
             tok = train_tokenizer(tokenizer_corpus(TOKENIZER_CORPUS_PROBLEMS, cfg.families), cfg.vocab_size)
             model = GPT(cfg.model_config())

@@ -20,7 +20,7 @@ class SFTConfig:
     name: str = field("sft", "run name; files go to OUT_DIR/NAME")
     out_dir: str = field("runs", "directory that holds runs")
     seed: int = field(0, "seed for initialisation and the data stream")
-    init_from: str | None = field(None, "start from this checkpoint directory instead of from scratch")
+    init_from: str | None = field(None, "start from this checkpoint directory ('default': the bundled model) instead of from scratch")
     # --- model (ignored with init_from) ---
     dim: int = field(192, "model width")
     n_layers: int = field(6, "transformer blocks")

@@ -107,6 +107,14 @@ def test_bad_rl_flags_exit_2_naming_the_field(tmp_path, capsys, argv, said):
     assert said in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("stage", ["sft", "rl"])
+def test_a_missing_start_checkpoint_is_named_and_leaves_no_run_directory(tmp_path, capsys, stage):
+    argv = ["train", "--stage", stage, "--out-dir", str(tmp_path), "--name", "r", "--no-progress", "--steps", "1"]
+    assert main([*argv, "--init-from", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()  # so the corrected command is not refused as "already holds a run"
+
+
 def test_the_shipped_rl_recipe_spells_out_the_defaults():
     from ponder.config import build_config
 
