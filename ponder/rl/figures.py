@@ -74,6 +74,7 @@ def over_training_plot(rows: Sequence[dict], run: Path, key: str, ylabel: str, n
     smooth = [sum(scale * s[key] for s in steps[max(0, i - window + 1): i + 1]) / len(steps[max(0, i - window + 1): i + 1])
               for i in range(len(steps))]
     ax.plot([r["step"] for r in steps], smooth, "-", lw=2, label=f"mean of {window}")
+    ax.set_ylim(bottom=0)  # lengths and shares: an all-zero series would otherwise get a negative axis
     return _save(plt, fig, ax, run / name)
 
 
