@@ -54,6 +54,10 @@ _TRIES_DEFAULT = ([0, 1, 2], [2, 4, 3])
 # Characters of search before the trace stops splitting (about one token each): the whole trace
 # must leave room for the prompt and the answer in the bundled model's 512-token context.
 _BUDGET = {1: 150, 2: 250, 3: 300, 4: 330, 5: 350}
+# A third of the traces whose split works try the wrong sign first (see _slipped_try), when the
+# search lines leave room for it.
+_SLIP_RATE = 1 / 3
+_SLIP_MAX_CHARS = 300
 
 _PHRASINGS = [
     "Using the numbers {listed}, make {target}. You may use + - * / and each number at "
@@ -114,6 +118,24 @@ def _steps(tree: Tree) -> list[str]:
 def _try_line(tree: Tree, value: int, target: int) -> str:
     verdict = "yes" if value == target else ("too big" if value > target else "too small")
     return f"try {expressions.render(tree)}: {'; '.join(_steps(tree))}; {verdict}."
+
+
+def _slipped_try(split: Tree, target: int, rng: random.Random, lines: list[str]) -> list[str]:
+    """Sometimes, a failed try before the right one: the split with its gap added where it should
+    be taken away (or the reverse), the slip greedy models make when a base overshoots. Its
+    verdict ("too big" / "too small") compares the value with the target, so the verdict after the
+    first try is not always "yes" and cannot be learned from its position."""
+    if rng.random() >= _SLIP_RATE or isinstance(split, int) or split[0] not in "+-":
+        return []
+    op, base, gap = split
+    slipped = ("-" if op == "+" else "+", base, gap)
+    value = expressions.evaluate(slipped)
+    if value <= 0:
+        return []
+    line = _try_line(slipped, int(value), target)
+    if sum(len(x) + 1 for x in lines) + len(line) > _SLIP_MAX_CHARS:
+        return []  # the context is needed for the search itself
+    return [line]
 
 
 def _numbers(rng: random.Random, level: _Level) -> list[int]:
@@ -180,6 +202,8 @@ class CountdownTask:
         lines, found = search(numbers, target, _BUDGET[difficulty])
         if found is None:  # no split worked: say so, then the instance's own solution
             lines, found = lines + ["no split works; the numbers make it another way."], tree
+        else:
+            lines += _slipped_try(found, target, rng_for("countdown-slip", difficulty, seed), lines)
         reference = "\n".join(lines + [_try_line(found, target, target)])
         listed = ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
         prompt = rng.choice(_PHRASINGS).format(

@@ -102,14 +102,23 @@ def test_reference_splits_the_target_and_checks_the_split():
         p = TASK.sample(seed, 4)
         lines = p.reference.splitlines()
         tries = [line for line in lines if line.startswith("try ")]
-        assert len(tries) == 1 and tries[0].endswith("yes.")  # one check, of the split that worked
-        assert p.verify(p.answer) == 1.0
+        assert tries[-1].endswith("yes.") and p.verify(p.answer) == 1.0  # the split that worked, checked
+        if len(tries) == 2:  # first the slip: the same split with + and - swapped, judged against the target
+            found["slip"] += 1
+            slipped, right = (expressions.parse(line.split(":")[0][len("try "):]) for line in tries)
+            assert {slipped[0], right[0]} == {"+", "-"} and slipped[1:] == right[1:]
+            value = expressions.evaluate(slipped)
+            target = expressions.evaluate(expressions.parse(p.answer))
+            assert tries[0].endswith("too big." if value > target else "too small.")
+        else:
+            assert len(tries) == 1
         found["fallback" if "no split works" in p.reference else "split"] += 1
         for line in lines:  # every "V from POOL: ..." draws on numbers the prompt gives
             if " from " in line and ":" in line:
                 pool = Counter(int(x) for x in line.split(" from ")[1].split(":")[0].split())
                 assert not pool - Counter(given_numbers(p)), line
     assert found["split"] > 0.7 * 200  # measured: 74% at difficulty 4
+    assert 0.1 * 200 < found["slip"] < 0.35 * 200  # a third of the splits, where the context has room
 
 
 def test_reference_ends_with_the_answer_expression():
