@@ -97,10 +97,18 @@ class Replicated:
         return self.model if self.main else None
 
     def optimizer_state(self, optimizer) -> dict:
-        return optimizer.state_dict()
+        # Keyed by parameter name, as `Sharded` saves it, so either can resume the other's checkpoint.
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+        return get_optimizer_state_dict(self.model, optimizer, options=StateDictOptions(full_state_dict=True))
 
     def load_optimizer_state(self, optimizer, state: dict) -> None:
-        optimizer.load_state_dict(state)
+        if all(isinstance(key, int) for key in state["state"]):  # written before states were keyed by name
+            optimizer.load_state_dict(state)
+            return
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+        set_optimizer_state_dict(self.model, optimizer, state, options=StateDictOptions(full_state_dict=True))
 
 
 def wrap(model, d: Dist, parallel: str = "ddp"):

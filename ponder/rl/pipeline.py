@@ -5,7 +5,7 @@
 
 Each stage is exactly what `--stage sft` and `--stage rl` run; this module only chains them and
 decides which flag goes to which stage. A flag that only one stage has goes to that stage; a few
-(seed, families, threads) go to both; one that both stages have with a different meaning
+(seed, families, threads, device, precision) go to both; one that both stages have with a different meaning
 (--steps, --lr, ...) is refused, since guessing which stage it was meant for would silently
 train the wrong thing. `--resume` finishes whichever stage was interrupted and goes on; a
 finished SFT stage is never trained again.

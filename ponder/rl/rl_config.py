@@ -1,7 +1,7 @@
 """The RL stage's settings: one frozen dataclass, filled from a recipe and flags.
 
-Defaults are the bundled recipe's RL stage (recipes/rl.toml): GRPO-style groups on the default
-task mix, Dr.GRPO advantages and constant normalisation, clip-higher, no KL, dynamic sampling
+Defaults are the bundled recipe's RL stage (recipes/rl.toml): GRPO-style groups on arithmetic and
+word problems at difficulty 4-5 (held-out evals on the whole mix), Dr.GRPO advantages and constant normalisation, clip-higher, no KL, dynamic sampling
 and soft overlong punishment. Choices are `Literal`s, so a wrong name is named with the valid ones.
 """
 

@@ -73,17 +73,19 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
-    # Checked before run.start, so a bad path leaves no run directory that would block a retry.
-    start = resolve_checkpoint(cfg.init_from) if cfg.init_from else None
     run = RunDir(Path(cfg.out_dir) / cfg.name)
+    # Checked before run.start, so a bad path leaves no run directory that would block a retry;
+    # a resume from a checkpoint does not need it.
+    needed = cfg.init_from and not (resume and run.latest_checkpoint())
+    start = resolve_checkpoint(cfg.init_from) if needed else None
     latest = run.start(config_to_dict(cfg), resume)
     if latest is not None:
         model, tok, state = RunDir.load(latest)
         start_step = int(state["step"])
     else:
         torch.manual_seed(cfg.seed)
-        if start is not None:
-            model, tok = load_checkpoint(start)
+        if cfg.init_from:
+            model, tok = load_checkpoint(start or resolve_checkpoint(cfg.init_from))
         else:
             tok = train_tokenizer(tokenizer_corpus(TOKENIZER_CORPUS_PROBLEMS, cfg.families), cfg.vocab_size)
             model = GPT(cfg.model_config())

@@ -4,10 +4,10 @@ Instances are solvable by construction: the target is the value of a random expr
 some of the numbers, with every intermediate result a positive integer (no remainders, no
 negatives, no zero). Any correct expression scores 1.0, not only the generator's.
 
-The reference trace is a short search. It proposes an expression, evaluates it step by step in
-longhand, and checks the result against the target; one or two failed tries ("too big",
-"too small") come before the one that works, which is the "try another strategy" habit RL
-should strengthen. Tries stay short (at most two operations) to bound the trace length.
+The reference trace is a search (countdown_search.py): a base near the target, the gap made
+from the numbers left, and a check of the whole expression in longhand. Sometimes the first try
+flips the sign of the last operation, is judged "too big" or "too small" against the target, and
+the right try follows: the "catch a mistake and try again" habit RL should strengthen.
 
 Difficulty:  1: 3 numbers in 1..10        2: 4 numbers in 1..10
              3: 4 numbers in 1..20        4: 5 numbers, one large (25/50/75/100)
@@ -47,8 +47,8 @@ _LEVELS = {
     4: _Level(4, 10, 1, (3, 4), 20, 999),
     5: _Level(4, 10, 2, (4, 5), 100, 999),
 }
-# How many failed tries the reference shows before the solution, weighted; harder levels
-# search a little more. Tries are dropped again if the trace would pass its length budget.
+# Earlier traces showed 0-2 guessed tries, drawn with these weights. They are still drawn (and
+# thrown away) so that a seed's later draws, and so its prompt text, stay what they were.
 _TRIES = {1: ([0, 1], [3, 2]), 2: ([0, 1, 2], [3, 4, 2])}
 _TRIES_DEFAULT = ([0, 1, 2], [2, 4, 3])
 # Characters of search before the trace stops splitting (about one token each): the whole trace
@@ -121,8 +121,9 @@ def _try_line(tree: Tree, value: int, target: int) -> str:
 
 
 def _slipped_try(split: Tree, target: int, rng: random.Random, lines: list[str]) -> list[str]:
-    """Sometimes, a failed try before the right one: the split with its gap added where it should
-    be taken away (or the reverse), the slip greedy models make when a base overshoots. Its
+    """Sometimes, a failed try before the right one: the found expression with its last + turned
+    into - or the reverse (for a split: the gap added where it should be taken away, the slip
+    greedy models make when a base overshoots). Its
     verdict ("too big" / "too small") compares the value with the target, so the verdict after the
     first try is not always "yes" and cannot be learned from its position."""
     if rng.random() >= _SLIP_RATE or isinstance(split, int) or split[0] not in "+-":

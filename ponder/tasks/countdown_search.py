@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from ponder.tasks import longhand
 from ponder.tasks.expressions import Tree
 
-MAX_BASES = 3  # numbers tried as the split point before the trace gives up on splitting
+MAX_BASES = 3  # bases (numbers or pairs) tried before the trace gives up on splitting
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,7 @@ def search(numbers: list[int], target: int, budget: int, tries: int = MAX_BASES,
         if made is not None:
             said = [f"{gap} from {_listed(rest)}: {made.shown}"]
         elif depth > 0 and len(rest) >= 3:
+            # The inner search gets what is left less room for this gap's own "split"/"no split" lines.
             inner, part = search(list(rest), gap, budget - sum(len(x) + 1 for x in lines) - 60, 2, depth - 1)
             said = ([f"{gap} from {_listed(rest)}: split {gap}.", *inner] + ([] if part else [f"{gap}: no split."])
                     if inner else [f"{gap} from {_listed(rest)}: none."])

@@ -74,10 +74,10 @@ def test_fsdp_shards_the_policy_and_matches_one_process_through_a_resume(tmp_pat
     run([sys.executable, "-m", "ponder", *args, "--name", "one"])
     two = [*args, "--name", "two", "--parallel", "fsdp"]
     two[two.index("--steps") + 1] = "2"
-    torchrun(*two)
+    run([sys.executable, "-m", "ponder", *two])  # one process writes the checkpoint ...
     two[two.index("--steps") + 1] = "3"
-    torchrun(*two, "--resume")
-    # Sharded optimizer state is saved gathered and keyed by parameter name (DDP's is by index).
+    torchrun(*two, "--resume")  # ... and two FSDP ranks resume it: any world size resumes any other
+    # Optimizer state is saved gathered and keyed by parameter name, by one process as by N.
     state = torch.load(tmp_path / "two" / "checkpoints" / "step_000003" / "trainer_state.pt", weights_only=False)
     assert "blocks.0.qkv.weight" in state["optimizer"]["state"]
     one, two_rows = metrics(tmp_path / "one"), metrics(tmp_path / "two")
