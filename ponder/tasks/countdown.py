@@ -54,6 +54,9 @@ _TRIES_DEFAULT = ([0, 1, 2], [2, 4, 3])
 # Characters of search before the trace stops splitting (about one token each): the whole trace
 # must leave room for the prompt and the answer in the bundled model's 512-token context.
 _BUDGET = {1: 150, 2: 250, 3: 300, 4: 330, 5: 350}
+# Characters of a whole trace that ends in the fallback (whose last try can be long): with the
+# prompt, under the bundled model's 512 tokens.
+_MAX_FALLBACK_TRACE = 450
 # A third of the traces whose split works try the wrong sign first (see _slipped_try), when the
 # search lines leave room for it.
 _SLIP_RATE = 1 / 3
@@ -202,7 +205,12 @@ class CountdownTask:
         _failed_tries(rng, numbers, target, rng.choices(options, weights)[0])
         lines, found = search(numbers, target, _BUDGET[difficulty])
         if found is None:  # no split worked: say so, then the instance's own solution
-            lines, found = lines + ["no split works; the numbers make it another way."], tree
+            fallback = ["no split works; the numbers make it another way.", _try_line(tree, target, target)]
+            # Searched again with the fallback's length taken off, so the whole trace fits the context.
+            room = _MAX_FALLBACK_TRACE - sum(len(x) + 1 for x in fallback)
+            lines, found = search(numbers, target, min(_BUDGET[difficulty], room))
+        if found is None:
+            lines, found = lines + fallback[:1], tree
         else:
             lines += _slipped_try(found, target, rng_for("countdown-slip", difficulty, seed), lines)
         reference = "\n".join(lines + [_try_line(found, target, target)])

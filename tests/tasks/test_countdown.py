@@ -132,3 +132,10 @@ def test_example():
     p = TASK.sample(7, 2)
     assert "at most once" in p.prompt and str(22) in p.prompt
     assert p.answer == "6*4-(9-7)" and p.verify("9+6+7 = 22") == 1.0  # the split found, or any other
+
+
+def test_every_trace_fits_the_bundled_models_context():
+    # At most 470 characters of reasoning (about 0.9 tokens each) plus the prompt stay under the
+    # 512-token context, so training never cuts off a trace's answer.
+    longest = max(len(TASK.sample(seed, d).reference) for d in range(1, 6) for seed in range(300))
+    assert longest <= 470
