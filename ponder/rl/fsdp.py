@@ -47,7 +47,9 @@ class Sharded:
         finally:
             for group in self.groups:
                 group.reshard()
-                group.set_reshard_after_forward(True, recurse=False)
+                # FSDP2's own settings back: blocks reshard after forward; the root does not, since
+                # backward needs its weights at once.
+                group.set_reshard_after_forward(group is not self.model, recurse=False)
 
     def full_model(self):
         """A plain model with the full weights on rank 0, None elsewhere (collective)."""
