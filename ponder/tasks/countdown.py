@@ -126,9 +126,9 @@ def _try_line(tree: Tree, value: int, target: int) -> str:
 def _slipped_try(split: Tree, target: int, rng: random.Random, lines: list[str]) -> list[str]:
     """Sometimes, a failed try before the right one: the found expression with its last + turned
     into - or the reverse (for a split: the gap added where it should be taken away, the slip
-    greedy models make when a base overshoots). Its
-    verdict ("too big" / "too small") compares the value with the target, so the verdict after the
-    first try is not always "yes" and cannot be learned from its position."""
+    greedy models make when a base overshoots). Its verdict ("too big" / "too small") compares the
+    value with the target, so the verdict after the first try is not always "yes" and cannot be
+    learned from its position."""
     if rng.random() >= _SLIP_RATE or isinstance(split, int) or split[0] not in "+-":
         return []
     op, base, gap = split
