@@ -53,8 +53,6 @@ def start_policy(cfg: RLConfig, run: RunDir, resume: bool, d: distributed.Dist):
     outcome = None
     if d.main:
         try:
-            if not (resume and run.latest_checkpoint()):  # before run.start: a bad path leaves no run directory
-                resolve_checkpoint(cfg.init_from)
             outcome = ("ok", run.start(config_to_dict(cfg), resume))
         except UserError as error:
             outcome = ("error", str(error))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ponder.engine.spec import resolve_checkpoint
 from ponder.errors import UserError
 from ponder.model.checkpoint import load_checkpoint, save_checkpoint
 
@@ -81,6 +82,8 @@ class RunDir:
             replace_text(self.config_path, json.dumps(config, indent=2))
             self._truncate_metrics(step)
             return latest
+        if config.get("init_from"):  # before the directory exists: a bad path leaves nothing to block a retry
+            resolve_checkpoint(config["init_from"])
         self.root.mkdir(parents=True, exist_ok=True)
         replace_text(self.config_path, json.dumps(config, indent=2))
         replace_text(self.metrics_path, "")

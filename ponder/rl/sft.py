@@ -74,10 +74,6 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     run = RunDir(Path(cfg.out_dir) / cfg.name)
-    # Checked before run.start, so a bad path leaves no run directory that would block a retry;
-    # a resume from a checkpoint does not need it.
-    needed = cfg.init_from and not (resume and run.latest_checkpoint())
-    start = resolve_checkpoint(cfg.init_from) if needed else None
     latest = run.start(config_to_dict(cfg), resume)
     if latest is not None:
         model, tok, state = RunDir.load(latest)
@@ -85,7 +81,7 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
     else:
         torch.manual_seed(cfg.seed)
         if cfg.init_from:
-            model, tok = load_checkpoint(start or resolve_checkpoint(cfg.init_from))
+            model, tok = load_checkpoint(resolve_checkpoint(cfg.init_from))
         else:
             tok = train_tokenizer(tokenizer_corpus(TOKENIZER_CORPUS_PROBLEMS, cfg.families), cfg.vocab_size)
             model = GPT(cfg.model_config())

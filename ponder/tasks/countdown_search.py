@@ -16,8 +16,8 @@ A split that works is then checked by evaluating the whole expression, as any tr
     try 100+50+(6-1): ...; yes.
 
 Measured on seeds 0-199 per level, the split finds a solution for 100% / 77% / 84% / 74% / 65%
-of the instances at difficulty 1 / 2 / 3 / 4 / 5. When the `tries` closest bases fail, or the trace reaches its
-character budget, the trace says so and ends with the instance's own solution.
+of the instances at difficulty 1 / 2 / 3 / 4 / 5. When the `tries` closest bases fail, or the
+trace reaches its character budget, the trace says so and ends with the instance's own solution.
 
 Left out: gaps made by multiplication (T = B*q), and parts that need three or more numbers.
 """
