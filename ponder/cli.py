@@ -60,7 +60,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ponder.config import build_config, config_overrides
+    from ponder.config import build_config, config_overrides, stray_flags
     from ponder.rl.sft import train_sft
     from ponder.rl.sft_config import SFTConfig
 
@@ -78,6 +78,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         from ponder.prm.train import run_prm_stage
 
         return run_prm_stage(args)
+    from ponder.prm.train import PRMConfig
+    from ponder.rl.rl_config import RLConfig
+
+    stray = stray_flags(args, SFTConfig, (RLConfig, PRMConfig))
+    if stray:  # they would be ignored: say so rather than train something other than what was asked
+        raise UserError(f"{', '.join(stray)} do(es) not apply to --stage sft")
     cfg = build_config(SFTConfig, Path(args.recipe) if args.recipe else None, config_overrides(args, SFTConfig))
     final = train_sft(cfg, resume=args.resume, progress=not args.no_progress)
     print(f"trained model: {final}")

@@ -36,11 +36,17 @@ from ponder.tasks.mix import held_out_set
 EVAL_TOKENS = 512
 
 
+def eval_tokens(cfg: RLConfig) -> int:
+    """Completion tokens for held-out evals at effort high: at least what training samples, so a
+    recipe that trains longer chains (recipes/gpu_rl.toml: 768) is not judged on cut-off ones."""
+    return max(EVAL_TOKENS, cfg.max_completion_tokens)
+
+
 def evaluate(model, tok, cfg: RLConfig) -> dict[str, float]:
     """Held-out pass@1 at effort high (greedy, no budget) on the mix and on the hardest level."""
     model.eval()
     engine = NativeEngine(model, tok, max_batch=cfg.rollout_batch)
-    params = SamplingParams(max_completion_tokens=EVAL_TOKENS)
+    params = SamplingParams(max_completion_tokens=eval_tokens(cfg))
     mix = pass_at_1(engine, held_out_set(cfg.eval_problems, families=cfg.eval_families), params)
     hard = pass_at_1(engine, held_out_set(cfg.eval_problems, cfg.eval_difficulty, families=cfg.eval_families), params)
     return {"heldout_pass1": round(mix["all"], 4), f"heldout_pass1_d{cfg.eval_difficulty}": round(hard["all"], 4),
@@ -78,7 +84,8 @@ def train_rl(cfg: RLConfig, resume: bool = False, progress: bool = True) -> Path
         distributed.close(d)
     root = Path(cfg.out_dir) / cfg.name
     if d.main:  # after the process group is gone: the other ranks need not wait on the figures
-        report(model, tok, cfg, root)
+        with autocast(device, cfg.precision):  # FSDP's gathered copy is on the CPU: back to the device
+            report(model.to(device), tok, cfg, root)
     return root / "final"
 
 
@@ -199,7 +206,7 @@ def report(model, tok, cfg: RLConfig, root: Path) -> None:
     curves = None
     if cfg.test_time_problems:
         problems = held_out_set(cfg.test_time_problems, families=cfg.eval_families)
-        curves = test_time_curves(NativeEngine(model.eval(), tok), problems, max_tokens=EVAL_TOKENS)
+        curves = test_time_curves(NativeEngine(model.eval(), tok), problems, max_tokens=eval_tokens(cfg))
         (root / "test_time.json").write_text(json.dumps(curves, indent=1) + "\n")
     write_figures(root, cfg.eval_difficulty, curves)
 

@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ponder.config import build_config, config_overrides
+from ponder.config import build_config, config_overrides, config_to_dict
 from ponder.errors import UserError
 
 # Fields both stages have that mean the same thing in each.
@@ -99,9 +99,24 @@ def run_pipeline(pipeline: Pipeline, resume: bool = False, progress: bool = True
     if not resume and pipeline.root.exists() and any(pipeline.root.iterdir()):
         raise UserError(f"run directory {pipeline.root} already holds a run; pass --resume to continue it "
                         "or --name to start a new one")
-    if not (resume and sft_finished(pipeline)):
+    if resume and sft_finished(pipeline):
+        _refuse_changes_to_finished_sft(pipeline)
+    else:
         train_sft(pipeline.sft, resume=resume, progress=progress)
     return train_rl(pipeline.rl, resume=resume, progress=progress)
+
+
+def _refuse_changes_to_finished_sft(pipeline: Pipeline) -> None:
+    """A resume goes straight on to RL once SFT is finished, so an SFT setting changed since then
+    (a longer --recipe, another --batch-size) would be silently unused: refuse it instead."""
+    from ponder.rl.run_dir import RESUME_MAY_CHANGE, RunDir
+
+    sft = RunDir(pipeline.root / "sft")
+    changed = sft.changed_settings(config_to_dict(pipeline.sft), may_change=RESUME_MAY_CHANGE - {"steps"})
+    if changed:
+        raise UserError(f"the SFT stage in {sft.root} is finished, so --resume only continues RL; these SFT settings "
+                        f"differ from the ones it was trained with and would not be used: {', '.join(changed)}. "
+                        "Put them back, or start a new run with --name")
 
 
 def run_pipeline_stage(args: argparse.Namespace) -> int:

@@ -33,4 +33,8 @@ def run_rl_stage(args: argparse.Namespace) -> int:
     final = train_rl(cfg, resume=getattr(args, "resume", False), progress=not getattr(args, "no_progress", False))
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the job
         print(f"RL-trained model: {final}")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from ponder.rl.distributed import exit_worker
+
+        exit_worker(0)
     return 0

@@ -68,8 +68,7 @@ class RunDir:
                 "or --name to start a new one"
             )
         if resume and latest is not None:
-            saved = json.loads(self.config_path.read_text())
-            changed = sorted(k for k in config if k not in RESUME_MAY_CHANGE and saved.get(k) != config[k])
+            changed = self.changed_settings(config)
             if changed:
                 raise UserError(
                     f"--resume continues {self.root} with its saved config; these flags differ from it: "
@@ -88,6 +87,11 @@ class RunDir:
         replace_text(self.config_path, json.dumps(config, indent=2))
         replace_text(self.metrics_path, "")
         return None
+
+    def changed_settings(self, config: dict, may_change: frozenset[str] = RESUME_MAY_CHANGE) -> list[str]:
+        """Settings in `config` that differ from the run's saved config, apart from `may_change`."""
+        saved = json.loads(self.config_path.read_text())
+        return sorted(k for k in config if k not in may_change and saved.get(k) != config[k])
 
     def _truncate_metrics(self, step: int) -> None:
         if not self.metrics_path.exists():

@@ -65,10 +65,18 @@ def test_sft_then_rl_from_the_sft_model(tmp_path, capsys):
     assert (root / "rl" / "final" / "model.safetensors").is_file()
 
 
-def test_resume_goes_on_with_rl_and_never_retrains_a_finished_sft_stage(tmp_path):
+def test_resume_goes_on_with_rl_and_never_retrains_a_finished_sft_stage(tmp_path, capsys):
     assert train(tmp_path, *recipes(tmp_path, rl_steps=2)) == 0
     sft_metrics = tmp_path / "runs" / "p" / "sft" / "metrics.jsonl"
     before = sft_metrics.read_text()
+    longer_sft = tmp_path / "longer.toml"
+    longer_sft.write_text(SFT.replace("steps = 3", "steps = 5"))
+    argv = recipes(tmp_path, rl_steps=3)
+    argv[argv.index("--recipe") + 1] = str(longer_sft)
+    capsys.readouterr()
+    assert train(tmp_path, *argv, "--resume") == 2  # SFT would not run again: its new setting would go unused
+    assert "these SFT settings differ from the ones it was trained with and would not be used: steps" \
+        in capsys.readouterr().err
     assert train(tmp_path, *recipes(tmp_path, rl_steps=3), "--resume") == 0
     assert sft_metrics.read_text() == before
     assert [r["step"] for r in rows(tmp_path / "runs" / "p" / "rl" / "metrics.jsonl")] == [0, 1, 2, 3]
@@ -95,3 +103,13 @@ def test_a_run_directory_in_use_is_refused_without_resume(tmp_path, capsys):
 def test_rl_recipe_is_refused_where_no_rl_stage_runs(tmp_path, capsys):
     assert train(tmp_path, "--stage", "sft", "--rl-recipe", "x.toml") == 2
     assert "--rl-recipe does not apply to --stage sft" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--group-size", "4", "--kl-coef", "0.1"], "--group-size, --kl-coef do(es) not apply to --stage sft"),
+    (["--problems", "10"], "--problems do(es) not apply to --stage sft"),
+])
+def test_flags_of_other_stages_are_refused_by_the_sft_stage(tmp_path, capsys, argv, said):
+    assert train(tmp_path, "--stage", "sft", *argv) == 2  # not silently ignored
+    assert said in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
