@@ -121,6 +121,11 @@ def config_to_dict(cfg) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
 
 
+def config_defaults(cls: type) -> dict[str, Any]:
+    """A config class's default values, as `config_to_dict` writes them."""
+    return config_to_dict(cls())
+
+
 def add_stage_flags(parser: argparse.ArgumentParser, cls: type, title: str) -> None:
     """One `--field` flag per field of a second config sharing a parser (`ponder train --stage`),
     skipping flags the parser already has: a shared flag (--steps, --lr) then carries the value

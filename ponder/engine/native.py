@@ -99,7 +99,8 @@ class NativeEngine:
     def _run_batch(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[Completion]:
         cfg, sp = self.model.cfg, self.tok.special
         # Row bookkeeping and sampling stay on the CPU (small tensors, seeded CPU generators, so
-        # a seed gives the same tokens on any device); only the model's inputs go to its device.
+        # a seed gives the same random draws on any device; a GPU's logits, and so near-ties,
+        # may still differ from the CPU's); only the model's inputs go to its device.
         device = self.model.embed.weight.device
         B, P = len(prompts), max(len(p) for p in prompts)
         lengths = torch.tensor([len(p) for p in prompts])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ponder.config import config_to_dict
+from ponder.config import config_defaults, config_to_dict
 from ponder.devices import autocast, resolve_device, synchronize
 from ponder.engine.base import SamplingParams
 from ponder.engine.native import NativeEngine
@@ -59,7 +59,7 @@ def start_policy(cfg: RLConfig, run: RunDir, resume: bool, d: distributed.Dist):
     outcome = None
     if d.main:
         try:
-            outcome = ("ok", run.start(config_to_dict(cfg), resume))
+            outcome = ("ok", run.start(config_to_dict(cfg), resume, defaults=config_defaults(RLConfig)))
         except UserError as error:
             outcome = ("error", str(error))
     status, latest = d.broadcast_object(outcome)

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ponder.config import build_config, config_overrides, config_to_dict
+from ponder.config import build_config, config_defaults, config_overrides, config_to_dict
 from ponder.errors import UserError
 
 # Fields both stages have that mean the same thing in each.
@@ -68,11 +69,13 @@ def build_pipeline(args: argparse.Namespace) -> Pipeline:
     if stray:
         raise UserError(f"{', '.join(stray)} do(es) not apply to `ponder train` (SFT, then RL); "
                         "they are --stage prm flags")
-    name = getattr(args, "name", None) or "train"
-    root = Path(getattr(args, "out_dir", None) or "runs") / name
     # Ambiguous fields are unset by now, so each stage can take every flag it has.
-    sft = build_config(SFTConfig, _path(getattr(args, "recipe", None)),
-                       {**config_overrides(args, SFTConfig), "name": "sft", "out_dir": str(root)})
+    recipe = _path(getattr(args, "recipe", None))
+    as_written = build_config(SFTConfig, recipe, config_overrides(args, SFTConfig))
+    # The run's place: the flags, else the SFT recipe's name and out_dir, else runs/train.
+    name = getattr(args, "name", None) or (as_written.name if as_written.name != SFTConfig.name else "train")
+    root = Path(as_written.out_dir) / name
+    sft = build_config(SFTConfig, recipe, {**config_overrides(args, SFTConfig), "name": "sft", "out_dir": str(root)})
     rl = build_config(RLConfig, _path(getattr(args, "rl_recipe", None)),
                       {**config_overrides(args, RLConfig), "name": "rl", "out_dir": str(root)})
     return Pipeline(sft=sft, rl=replace(rl, init_from=str(root / "sft" / "final")))
@@ -96,6 +99,7 @@ def run_pipeline(pipeline: Pipeline, resume: bool = False, progress: bool = True
         raise UserError("`ponder train` with both stages runs in one process; under torchrun run them one at a "
                         "time: `ponder train --stage sft`, then `torchrun ... -m ponder train --stage rl "
                         "--init-from RUN/final`")
+    _refuse_one_stage_run(pipeline.root)
     if not resume and pipeline.root.exists() and any(pipeline.root.iterdir()):
         raise UserError(f"run directory {pipeline.root} already holds a run; pass --resume to continue it "
                         "or --name to start a new one")
@@ -106,13 +110,25 @@ def run_pipeline(pipeline: Pipeline, resume: bool = False, progress: bool = True
     return train_rl(pipeline.rl, resume=resume, progress=progress)
 
 
+def _refuse_one_stage_run(root: Path) -> None:
+    """A directory that `--stage sft` or `--stage rl` wrote holds its files at the top, not in
+    sft/ and rl/: resuming it as two stages would start a new SFT run from step 0 beside them."""
+    config = root / "config.json"
+    if config.is_file() or (root / "checkpoints").is_dir():
+        stage = "rl" if config.is_file() and "group_size" in json.loads(config.read_text()) else "sft"
+        raise UserError(f"{root} holds a one-stage run (--stage {stage}); continue it with `ponder train "
+                        f"--stage {stage} --out-dir {root.parent} --name {root.name} --resume`, "
+                        "or give the two-stage run another --name")
+
+
 def _refuse_changes_to_finished_sft(pipeline: Pipeline) -> None:
     """A resume goes straight on to RL once SFT is finished, so an SFT setting changed since then
     (a longer --recipe, another --batch-size) would be silently unused: refuse it instead."""
     from ponder.rl.run_dir import RESUME_MAY_CHANGE, RunDir
 
     sft = RunDir(pipeline.root / "sft")
-    changed = sft.changed_settings(config_to_dict(pipeline.sft), may_change=RESUME_MAY_CHANGE - {"steps"})
+    changed = sft.changed_settings(config_to_dict(pipeline.sft), may_change=RESUME_MAY_CHANGE - {"steps"},
+                                   defaults=config_defaults(type(pipeline.sft)))
     if changed:
         raise UserError(f"the SFT stage in {sft.root} is finished, so --resume only continues RL; these SFT settings "
                         f"differ from the ones it was trained with and would not be used: {', '.join(changed)}. "

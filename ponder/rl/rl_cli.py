@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from ponder.config import add_stage_flags, build_config, config_overrides, stray_flags
@@ -18,6 +19,7 @@ def add_rl_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_rl_stage(args: argparse.Namespace) -> int:
     from ponder.prm.train import PRMConfig
+    from ponder.rl.distributed import exit_worker
     from ponder.rl.grpo import train_rl
     from ponder.rl.rl_config import RLConfig
     from ponder.rl.sft_config import SFTConfig
@@ -30,11 +32,17 @@ def run_rl_stage(args: argparse.Namespace) -> int:
         raise UserError("--stage rl takes one recipe: --recipe or --rl-recipe, not both")
     recipe = recipe or rl_recipe
     cfg = build_config(RLConfig, Path(recipe) if recipe else None, config_overrides(args, RLConfig))
-    final = train_rl(cfg, resume=getattr(args, "resume", False), progress=not getattr(args, "no_progress", False))
+    worker = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    try:
+        final = train_rl(cfg, resume=getattr(args, "resume", False), progress=not getattr(args, "no_progress", False))
+    except UserError as error:
+        if not worker:
+            raise
+        print(f"ponder train: error: {error}", file=sys.stderr)
+        exit_worker(2)  # a run stopped for a reason (a NaN streak, a bad resume) exits as cleanly as one that ended
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the job
         print(f"RL-trained model: {final}")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from ponder.rl.distributed import exit_worker
-
+    if worker:
         exit_worker(0)
     return 0
+

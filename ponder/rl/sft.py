@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ponder.config import config_to_dict
+from ponder.config import config_defaults, config_to_dict
 from ponder.devices import autocast, resolve_device, synchronize
 from ponder.engine.base import SamplingParams
 from ponder.engine.native import NativeEngine
@@ -74,7 +74,7 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     run = RunDir(Path(cfg.out_dir) / cfg.name)
-    latest = run.start(config_to_dict(cfg), resume)
+    latest = run.start(config_to_dict(cfg), resume, defaults=config_defaults(SFTConfig))
     if latest is not None:
         model, tok, state = RunDir.load(latest)
         start_step = int(state["step"])

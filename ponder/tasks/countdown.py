@@ -54,9 +54,9 @@ _TRIES_DEFAULT = ([0, 1, 2], [2, 4, 3])
 # Characters of search before the trace stops splitting (about one token each): the whole trace
 # must leave room for the prompt and the answer in the bundled model's 512-token context.
 _BUDGET = {1: 150, 2: 250, 3: 300, 4: 330, 5: 350}
-# Characters of a whole trace that ends in the fallback (whose last try can be long): with the
-# prompt, under the bundled model's 512 tokens.
-_MAX_FALLBACK_TRACE = 450
+# Characters of a whole trace, final try included (about 0.9 tokens each): with the prompt and
+# the answer, under the bundled model's 512 tokens.
+_MAX_TRACE = 450
 # A third of the traces whose split works try the wrong sign first (see _slipped_try), when the
 # search lines leave room for it.
 _SLIP_RATE = 1 / 3
@@ -190,6 +190,32 @@ def score_countdown(problem: Problem, answer_text: str, *, numbers: tuple[int, .
         return 0.0
 
 
+def _chars(lines: list[str]) -> int:
+    return sum(len(x) + 1 for x in lines)
+
+
+def _reasoning(numbers: list[int], target: int, tree: Tree, difficulty: int, seed: int) -> tuple[list[str], Tree]:
+    """The reference trace's lines (the search, then the final try) and the expression it ends
+    on, in at most _MAX_TRACE characters: a trace that runs over is searched again with that much
+    less budget, so SFT never cuts a trace off before its answer."""
+    budget = _BUDGET[difficulty]
+    while True:
+        lines, found = search(numbers, target, budget)
+        if found is None:  # no split worked: say so, then the instance's own solution
+            fallback = ["no split works; the numbers make it another way.", _try_line(tree, target, target)]
+            # Searched again with the fallback's length taken off, so the whole trace fits the context.
+            lines, found = search(numbers, target, min(budget, _MAX_TRACE - _chars(fallback)))
+        if found is None:
+            lines, found = lines + fallback[:1], tree
+        else:
+            lines += _slipped_try(found, target, rng_for("countdown-slip", difficulty, seed), lines)
+        lines.append(_try_line(found, target, target))
+        over = _chars(lines) - 1 - _MAX_TRACE
+        if over <= 0 or budget <= 0:
+            return lines, found
+        budget -= over
+
+
 @dataclass(frozen=True)
 class CountdownTask:
     name: str = "countdown"
@@ -203,17 +229,8 @@ class CountdownTask:
         # same prompt text (held-out sets stay comparable across versions).
         options, weights = _TRIES.get(difficulty, _TRIES_DEFAULT)
         _failed_tries(rng, numbers, target, rng.choices(options, weights)[0])
-        lines, found = search(numbers, target, _BUDGET[difficulty])
-        if found is None:  # no split worked: say so, then the instance's own solution
-            fallback = ["no split works; the numbers make it another way.", _try_line(tree, target, target)]
-            # Searched again with the fallback's length taken off, so the whole trace fits the context.
-            room = _MAX_FALLBACK_TRACE - sum(len(x) + 1 for x in fallback)
-            lines, found = search(numbers, target, min(_BUDGET[difficulty], room))
-        if found is None:
-            lines, found = lines + fallback[:1], tree
-        else:
-            lines += _slipped_try(found, target, rng_for("countdown-slip", difficulty, seed), lines)
-        reference = "\n".join(lines + [_try_line(found, target, target)])
+        lines, found = _reasoning(numbers, target, tree, difficulty, seed)
+        reference = "\n".join(lines)
         listed = ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
         prompt = rng.choice(_PHRASINGS).format(
             listed=listed if rng.random() < 0.5 else ", ".join(map(str, numbers)),

@@ -15,7 +15,7 @@ A split that works is then checked by evaluating the whole expression, as any tr
     5 from 1 6 7 1: 6-1=5.
     try 100+50+(6-1): ...; yes.
 
-Measured on seeds 0-199 per level, the split finds a solution for 100% / 77% / 84% / 74% / 65%
+Measured on seeds 0-199 per level, the split finds a solution for 100% / 77% / 84% / 74% / 64%
 of the instances at difficulty 1 / 2 / 3 / 4 / 5. When the `tries` closest bases fail, or the
 trace reaches its character budget, the trace says so and ends with the instance's own solution.
 

@@ -72,11 +72,12 @@ def test_fsdp_shards_the_policy_and_matches_one_process_through_a_resume(tmp_pat
     args = [*ARGS, "--checkpoint-every", "1", "--out-dir", str(tmp_path)]
     args[args.index("--steps") + 1] = "3"
     run([sys.executable, "-m", "ponder", *args, "--name", "one"])
-    two = [*args, "--name", "two", "--parallel", "fsdp"]
+    two = [*args, "--name", "two"]
     two[two.index("--steps") + 1] = "2"
-    run([sys.executable, "-m", "ponder", *two])  # one process writes the checkpoint ...
+    run([sys.executable, "-m", "ponder", *two])  # one unsharded process writes the checkpoint ...
     two[two.index("--steps") + 1] = "3"
-    torchrun(*two, "--resume")  # ... and two FSDP ranks resume it: any world size resumes any other
+    # ... and two FSDP ranks resume it: any world size and either wrapper resumes any other.
+    torchrun(*two, "--parallel", "fsdp", "--resume")
     # Optimizer state is saved gathered and keyed by parameter name, by one process as by N.
     state = torch.load(tmp_path / "two" / "checkpoints" / "step_000003" / "trainer_state.pt", weights_only=False)
     assert "blocks.0.qkv.weight" in state["optimizer"]["state"]

@@ -94,6 +94,29 @@ def test_bad_flags_exit_2_before_anything_trains(tmp_path, capsys, argv, said):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.parametrize("saved, stage", [({"group_size": 8}, "rl"), ({"batch_size": 64}, "sft")])
+def test_a_one_stage_run_is_not_resumed_as_two(tmp_path, capsys, saved, stage):
+    root = tmp_path / "runs" / "p"
+    root.mkdir(parents=True)
+    (root / "config.json").write_text(json.dumps(saved))
+    assert train(tmp_path, *recipes(tmp_path), "--resume") == 2  # not a fresh SFT beside its files
+    assert f"holds a one-stage run (--stage {stage}); continue it with `ponder train --stage {stage}" \
+        in capsys.readouterr().err
+    assert sorted(p.name for p in root.iterdir()) == ["config.json"]
+
+
+def test_the_sft_recipes_name_and_out_dir_place_the_run(tmp_path):
+    from ponder.cli import build_parser
+    from ponder.rl.pipeline import build_pipeline
+
+    recipe = tmp_path / "placed.toml"
+    recipe.write_text(f'name = "big"\nout_dir = "{tmp_path / "disk"}"\n')
+    pipeline = build_pipeline(build_parser().parse_args(["train", "--recipe", str(recipe)]))
+    assert pipeline.root == tmp_path / "disk" / "big"
+    flagged = build_pipeline(build_parser().parse_args(["train", "--recipe", str(recipe), "--name", "mine"]))
+    assert flagged.root == tmp_path / "disk" / "mine"  # a flag wins over the recipe
+
+
 def test_a_run_directory_in_use_is_refused_without_resume(tmp_path, capsys):
     (tmp_path / "runs" / "p" / "sft").mkdir(parents=True)
     assert train(tmp_path, *recipes(tmp_path)) == 2

@@ -53,6 +53,28 @@ def test_resume_refuses_a_changed_config(tmp_path):
         train_sft(tiny_cfg(tmp_path, name="r", steps=4, lr=1e-4), resume=True, progress=False)
 
 
+def test_a_run_saved_before_a_field_existed_resumes_with_that_fields_default(tmp_path):
+    train_sft(tiny_cfg(tmp_path, name="old", steps=2, checkpoint_every=1), progress=False)
+    config = tmp_path / "old" / "config.json"
+    saved = json.loads(config.read_text())
+    del saved["precision"]  # as a run written before --precision existed
+    config.write_text(json.dumps(saved))
+    train_sft(tiny_cfg(tmp_path, name="old", steps=3), resume=True, progress=False)
+    assert len(losses(tmp_path / "old")) == 3
+    saved["lr"] = 1.0  # a field it did save still has to match
+    config.write_text(json.dumps(saved))
+    with pytest.raises(UserError, match="these flags differ from it: lr"):
+        train_sft(tiny_cfg(tmp_path, name="old", steps=4), resume=True, progress=False)
+
+
+def test_a_stage_is_refused_the_root_of_a_two_stage_run(tmp_path):
+    (tmp_path / "both" / "sft").mkdir(parents=True)
+    for resume in (False, True):
+        with pytest.raises(UserError, match="holds a two-stage run .* --name both --resume` \\(no --stage\\)"):
+            train_sft(tiny_cfg(tmp_path, name="both", steps=2), resume=resume, progress=False)
+    assert not (tmp_path / "both" / "config.json").exists()
+
+
 def test_learning_rate_schedule():
     cfg = SFTConfig(steps=100, warmup_steps=10, lr=1.0, min_lr_ratio=0.1)
     assert learning_rate(cfg, 0) == pytest.approx(0.1)
