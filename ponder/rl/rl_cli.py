@@ -45,4 +45,3 @@ def run_rl_stage(args: argparse.Namespace) -> int:
     if worker:
         exit_worker(0)
     return 0
-
