@@ -31,7 +31,11 @@ from ponder.think.weighted_best_of_n import weighted_vote
 # product is cut off mid-thought, so its sampled answers are guesses that disagree.
 PARAMS = SamplingParams(max_completion_tokens=48, reasoning_budget=32)
 EASY = [Message("user", "What is 2 + 3?")]
-HARD = [Message("user", "What is 2810 * 779?")]
+# A countdown instance no small model here solves within 32 reasoning tokens: its samples
+# scatter under any of the warm starts tried (a long multiplication did not: a model that knows
+# longhand well writes the same steps every time).
+HARD = [Message("user", "Using the numbers 3, 7, 25, 50, 8 and 4, make 917. You may use + - * / and each "
+                        "number at most once.")]
 
 
 @pytest.fixture(scope="module")
