@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ponder.tasks import expressions, longhand
 from ponder.tasks.base import Problem, check_difficulty, rng_for
-from ponder.tasks.countdown_search import search
+from ponder.tasks.countdown_search import search, trace_chars
 from ponder.tasks.expressions import Tree
 
 _LARGE = (25, 50, 75, 100)
@@ -137,7 +137,7 @@ def _slipped_try(split: Tree, target: int, rng: random.Random, lines: list[str])
     if value <= 0:
         return []
     line = _try_line(slipped, int(value), target)
-    if sum(len(x) + 1 for x in lines) + len(line) > _SLIP_MAX_CHARS:
+    if trace_chars(lines) + len(line) > _SLIP_MAX_CHARS:
         return []  # the context is needed for the search itself
     return [line]
 
@@ -190,10 +190,6 @@ def score_countdown(problem: Problem, answer_text: str, *, numbers: tuple[int, .
         return 0.0
 
 
-def _chars(lines: list[str]) -> int:
-    return sum(len(x) + 1 for x in lines)
-
-
 def _reasoning(numbers: list[int], target: int, tree: Tree, difficulty: int, seed: int) -> tuple[list[str], Tree]:
     """The reference trace's lines (the search, then the final try) and the expression it ends
     on, in at most _MAX_TRACE characters: a trace that runs over is searched again with that much
@@ -204,13 +200,13 @@ def _reasoning(numbers: list[int], target: int, tree: Tree, difficulty: int, see
         if found is None:  # no split worked: say so, then the instance's own solution
             fallback = ["no split works; the numbers make it another way.", _try_line(tree, target, target)]
             # Searched again with the fallback's length taken off, so the whole trace fits the context.
-            lines, found = search(numbers, target, min(budget, _MAX_TRACE - _chars(fallback)))
+            lines, found = search(numbers, target, min(budget, _MAX_TRACE - trace_chars(fallback)))
         if found is None:
             lines, found = lines + fallback[:1], tree
         else:
             lines += _slipped_try(found, target, rng_for("countdown-slip", difficulty, seed), lines)
         lines.append(_try_line(found, target, target))
-        over = _chars(lines) - 1 - _MAX_TRACE
+        over = trace_chars(lines) - 1 - _MAX_TRACE
         if over <= 0 or budget <= 0:
             return lines, found
         budget -= over

@@ -69,6 +69,11 @@ def make(value: int, pool: tuple[int, ...]) -> Made | None:
     return None
 
 
+def trace_chars(lines: list[str]) -> int:
+    """Characters of trace lines joined by newlines, each line's newline counted."""
+    return sum(len(x) + 1 for x in lines)
+
+
 def _listed(pool: tuple[int, ...]) -> str:
     return " ".join(map(str, pool))
 
@@ -100,7 +105,7 @@ def search(numbers: list[int], target: int, budget: int, tries: int = MAX_BASES,
     lines: list[str] = []
 
     def room(more: list[str]) -> bool:
-        return sum(len(x) + 1 for x in lines + more) <= budget
+        return trace_chars(lines + more) <= budget
 
     for tree, value, shown, rest in bases(tuple(numbers), target)[:tries]:
         gap = abs(target - value)
@@ -117,7 +122,7 @@ def search(numbers: list[int], target: int, budget: int, tries: int = MAX_BASES,
             said = [f"{gap} from {_listed(rest)}: {made.shown}"]
         elif depth > 0 and len(rest) >= 3:
             # The inner search gets what is left less room for this gap's own "split"/"no split" lines.
-            inner, part = search(list(rest), gap, budget - sum(len(x) + 1 for x in lines) - 60, 2, depth - 1)
+            inner, part = search(list(rest), gap, budget - trace_chars(lines) - 60, 2, depth - 1)
             said = ([f"{gap} from {_listed(rest)}: split {gap}.", *inner] + ([] if part else [f"{gap}: no split."])
                     if inner else [f"{gap} from {_listed(rest)}: none."])
         else:
