@@ -1,7 +1,7 @@
 """The o1 figure pair and two behaviour plots, written to the run directory at the end of RL.
 
 (a) rl_compute.png: held-out pass@1 against cumulative training FLOPs (log x);
-(b) test_time.png: held-out accuracy against test-time tokens (log x) of the trained model, both a
+(b) test_time.png: held-out accuracy against test-time thinking (reasoning tokens, log x) of the trained model, both a
     reasoning-budget sweep (greedy) and majority vote over k samples;
 (c) reasoning_length.png: mean reasoning tokens of the rollouts over training;
 (d) revisions.png: the share of rollouts whose chain of thought checks or revises a step.
@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Sequence
+
+from ponder.rl.test_time import thinking
 
 
 def read_metrics(run: Path) -> list[dict]:
@@ -80,13 +82,13 @@ def over_training_plot(rows: Sequence[dict], run: Path, key: str, ylabel: str, n
 
 def test_time_plot(curves: dict, run: Path) -> Path:
     plt, fig, ax = _axes("held-out accuracy of the RL-trained model against test-time compute",
-                         "mean tokens per problem (prompt + completion, every sample; log)", "accuracy (%)")
+                         "mean reasoning tokens per problem (every sample; log)", "accuracy (%)")
     for name, style in (("budget", "o-"), ("majority", "s--")):
         points = curves.get(name, [])
-        ax.plot([p["tokens"] for p in points], [100 * p["accuracy"] for p in points], style,
+        ax.plot([thinking(p) for p in points], [100 * p["accuracy"] for p in points], style,
                 label={"budget": "reasoning budget (greedy)", "majority": "majority vote over k"}[name])
         for p in points:
-            ax.annotate(p["setting"], (p["tokens"], 100 * p["accuracy"]), textcoords="offset points",
+            ax.annotate(p["setting"], (thinking(p), 100 * p["accuracy"]), textcoords="offset points",
                         xytext=(3, -9), fontsize=7)
     ax.set_xscale("log")
     return _save(plt, fig, ax, run / "test_time.png")

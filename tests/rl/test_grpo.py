@@ -57,6 +57,11 @@ def test_a_run_logs_every_metric_and_writes_a_final_model_and_figures(tmp_path):
     curves = json.loads((root / "test_time.json").read_text())
     assert [p["setting"] for p in curves["majority"]] == ["k=1", "k=2", "k=4", "k=8", "k=16"]
     assert curves["budget"][-1]["setting"] == "high"
+    # The x of the test-time figure is thinking: a budget of b tokens thinks at most b per problem.
+    for point in curves["budget"][:-1]:
+        assert point["reasoning_tokens"] <= int(point["setting"][2:]), point
+    k1, k16 = curves["majority"][0], curves["majority"][-1]
+    assert k16["reasoning_tokens"] > 8 * k1["reasoning_tokens"] > 0
     assert list((root / "tensorboard").glob("events.out.tfevents.*")), "TensorBoard event file"
 
 
