@@ -103,9 +103,13 @@ def free_port() -> int:
 
 
 def start_server(port: int, db: Path, log: Path, server_args: list[str]) -> subprocess.Popen:
+    # --allow-undeployable: a benchmark measures speed, not whether the model may ship. Without it,
+    # once `ponder card` has stored a failing card for the model (the bundled one fails on min_n),
+    # the server refuses to start and the benchmark with it.
     with log.open("wb") as out:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(
-            [sys.executable, "-m", "ponder", "serve", "--port", str(port), "--db", str(db), *server_args],
+            [sys.executable, "-m", "ponder", "serve", "--port", str(port), "--db", str(db), "--allow-undeployable",
+             *server_args],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
 
