@@ -48,7 +48,7 @@ REQUESTS = (
     "What should I pack for a week of hiking?",
 )
 FAMILIES = ("countdown", "arithmetic", "word_problems")
-SEED_BASE = 880_000  # training seeds of no eval; any seeds give traces of the same style
+SEED_BASE = 880_000  # far below the held-out seeds (10**9 + i); any seeds give traces of this style
 MIN_CHARS, MAX_CHARS = 80, 420
 
 

@@ -1,8 +1,8 @@
 """The o1 figure pair and two behaviour plots, written to the run directory at the end of RL.
 
 (a) rl_compute.png: held-out pass@1 against cumulative training FLOPs (log x);
-(b) test_time.png: held-out accuracy against test-time thinking (reasoning tokens, log x) of the trained model, both a
-    reasoning-budget sweep (greedy) and majority vote over k samples;
+(b) test_time.png: held-out accuracy of the trained model against test-time thinking (reasoning
+    tokens, log x), both a reasoning-budget sweep (greedy) and majority vote over k samples;
 (c) reasoning_length.png: mean reasoning tokens of the rollouts over training;
 (d) revisions.png: the share of rollouts whose chain of thought checks or revises a step.
 

@@ -1,8 +1,8 @@
 """Test-time compute curves of a trained policy, for figure (b) of the o1 pair: held-out accuracy
-against thinking (reasoning tokens per problem, over every sample), (1) sweeping the reasoning budget with greedy decoding and (2)
-majority vote over the first k of 16 samples (sample i has seed i, so k=4 is what
-self-consistency with k=4 would draw). Voting reuses `ponder.think`'s answer normalisation, a
-pure function; nothing here trains.
+against thinking (reasoning tokens per problem, over every sample), (1) sweeping the reasoning
+budget with greedy decoding and (2) majority vote over the first k of 16 samples (sample i has
+seed i, so k=4 is what self-consistency with k=4 would draw). Voting reuses `ponder.think`'s
+answer normalisation, a pure function; nothing here trains.
 """
 
 from __future__ import annotations

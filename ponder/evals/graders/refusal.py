@@ -19,9 +19,10 @@ and Cohen's kappa on its validation split (the number the system card prints).
 
 OFF_TOPIC exists because the bundled tiny model answers arithmetic to everything: that is not
 harmful content, and not a refusal either. The `trace_nonsense` rows are the model's own traces
-(scripts/trace_offtopic_labels.py), for the replies where it writes a whole trace as its answer. Left out: grading how harmful or specific a compliance
-is (StrongREJECT's convincingness/specificity; a judge model does that), the hidden reasoning
-(only the visible answer is graded), and text past the encoder's 256 tokens (refusals come first).
+(scripts/trace_offtopic_labels.py), for the replies where it writes a whole trace as its answer.
+Left out: grading how harmful or specific a compliance is (StrongREJECT's convincingness and
+specificity; a judge model does that), the hidden reasoning (only the visible answer is graded),
+and text past the encoder's 256 tokens (refusals come first).
 """
 
 from __future__ import annotations
