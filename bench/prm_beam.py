@@ -145,28 +145,26 @@ def main() -> None:
           f"beam: beams={args.beams} expansions={args.expansions} max_steps={args.max_steps}, temperature {args.temperature}; "
           f"majority vote: temperature {args.temperature}, first k of {k_max} samples (wall {vote_s:.0f} s for all {k_max})\n")
     print(f"{'':22s}{'accuracy':>15s}{'gen tok/problem':>17s}{'prompt tok/problem':>20s}{'wall s':>8s}")
-    met = []
+    gaps = []  # (beam - vote accuracy, its paired s.e.) per variant; the first variant is judged
     for label, scores, tokens, prompt_tokens, seconds in rows:
         k = min(curve, key=lambda k: abs(curve[k][1] - tokens))  # majority vote at the same spend
         vote_scores, vote_tokens, vote_prompt = curve[k]
         acc, acc_v = sum(scores) / n, sum(vote_scores) / n
+        gaps.append((acc - acc_v, paired_std_err(scores, vote_scores)))
         print(f"{label:22s}{100 * acc:8.1f}% ±{100 * std_err(acc, n):4.1f}{tokens:17.0f}{prompt_tokens:20.0f}"
               f"{seconds:8.0f}")
         print(f"{f'  majority vote@{k}':22s}{100 * acc_v:8.1f}% ±{100 * std_err(acc_v, n):4.1f}{vote_tokens:17.0f}"
               f"{vote_prompt:20.0f}")
         print(f"  generated-token ratio beam/vote {tokens / vote_tokens:.2f} (prompt {prompt_tokens / vote_prompt:.1f}); "
-              f"difference {100 * (acc - acc_v):+.1f} pp "
-              f"± {100 * paired_std_err(scores, vote_scores):.1f} (paired s.e.)")
+              f"difference {100 * gaps[-1][0]:+.1f} pp ± {100 * gaps[-1][1]:.1f} (paired s.e.)")
         print(f"  by family: beam {by_family(problems, scores)}\n             vote {by_family(problems, vote_scores)}")
-        # "Beats" means by more than the noise: ahead by over one paired standard error.
-        met.append((acc - acc_v, paired_std_err(scores, vote_scores)))
     print("\nmajority vote curve (k: accuracy, generated tokens): " + ", ".join(
         f"{k}: {100 * sum(s) / n:.1f}% {t:.0f}" for k, (s, t, _) in curve.items() if k in (1, 2, 4, 8, 12, 16, 24, 32)
         or k == k_max))
     # The room a perfect chooser would have: problems where any of the k_max samples is right.
     covered = [max(p.verify(c.answer) for c in samples) for p, samples in zip(problems, pool)]
     print(f"pass@{k_max} (some sample right): {100 * sum(covered) / n:.1f}%, by family: {by_family(problems, covered)}")
-    gap, noise = met[0]
+    gap, noise = gaps[0]  # "beats" means by more than the noise: ahead by over one paired s.e.
     verdict = "MET" if gap > noise else "within noise, NOT met" if gap >= -noise else "NOT met"
     print(f"\ntarget (PRM beam search, {args.beams} beams x {args.expansions} expansions, {rows[0][0]}, beats majority "
           f"vote at equal generated tokens by more than one paired s.e.): {verdict}")
