@@ -15,6 +15,10 @@ the policy actually chose (prompt and padding are 0).
   a positive advantage should raise from being clipped away, which holds entropy up.
 - KL to a frozen reference with the k3 estimator (Schulman): exp(q - p) - (q - p) - 1, with
   q - p = ref_logp - logp; unbiased, always >= 0.
+- An entropy bonus: minus entropy_coef x the policy's full-vocabulary entropy at each sampled
+  position, aggregated like the policy term. It must be the exact entropy from the logits: the
+  sampled -logp estimates the entropy's value but not its gradient (zero in expectation), so a
+  bonus on it would push on nothing.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ class LossParts:
     policy: torch.Tensor  # scalar: the clipped policy-gradient term, aggregated
     kl: torch.Tensor  # scalar: mean k3 KL over masked tokens (0 when no reference)
     clip_fraction: torch.Tensor  # scalar: share of masked tokens whose ratio was clipped
-    entropy_proxy: torch.Tensor  # scalar: mean -logp over masked tokens (a cheap entropy estimate)
+    entropy: torch.Tensor  # scalar: mean full-vocabulary entropy over masked tokens (nats)
 
 
 def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
@@ -109,23 +113,39 @@ AGGREGATIONS: dict[str, Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor
 }
 
 
+def token_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """(..., V) logits -> (...) entropy of softmax(logits) in nats; differentiable."""
+    logp = torch.log_softmax(logits, dim=-1)
+    return -(logp.exp() * logp).sum(-1)
+
+
 def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, *,
                 aggregation: str, eps_low: float, eps_high: float, max_len: int,
-                ref_logp: torch.Tensor | None = None, kl_coef: float = 0.0) -> LossParts:
-    """The whole loss: clipped surrogate + kl_coef * k3 KL, both aggregated the same way."""
+                ref_logp: torch.Tensor | None = None, kl_coef: float = 0.0,
+                entropy: torch.Tensor | None = None, entropy_coef: float = 0.0) -> LossParts:
+    """The whole loss: clipped surrogate + kl_coef * k3 KL - entropy_coef * entropy, each
+    aggregated the same way. `entropy`: (B, T) full-vocabulary entropy per position (needed for
+    entropy_coef > 0; without it the logged entropy is the sampled -logp, its Monte-Carlo estimate)."""
+    if entropy_coef and entropy is None:
+        raise ValueError("entropy_coef > 0 needs the per-position entropy (token_entropy of the logits)")
     aggregate = AGGREGATIONS[aggregation]
     per_token, was_clipped = clipped_token_objective(logp, old_logp, advantages, eps_low, eps_high)
     policy = aggregate(per_token, mask, max_len)
     denom = mask.sum().clamp_min(1)
+    loss = policy
     if ref_logp is not None:
         kl_tokens = k3_kl(logp, ref_logp)
         kl = (kl_tokens * mask).sum() / denom
-        loss = policy + kl_coef * aggregate(kl_tokens, mask, max_len) if kl_coef else policy
+        if kl_coef:
+            loss = loss + kl_coef * aggregate(kl_tokens, mask, max_len)
     else:
-        kl, loss = torch.zeros((), dtype=logp.dtype), policy
+        kl = torch.zeros((), dtype=logp.dtype)
+    if entropy_coef:
+        loss = loss - entropy_coef * aggregate(entropy, mask, max_len)
+    per_position = entropy if entropy is not None else -logp
     return LossParts(loss=loss, policy=policy.detach(), kl=kl.detach(),
                      clip_fraction=((was_clipped * mask).sum() / denom).detach(),
-                     entropy_proxy=((-logp.detach() * mask).sum() / denom))
+                     entropy=((per_position.detach() * mask).sum() / denom))
 
 
 # -- sample filters ------------------------------------------------------------------------------

@@ -51,6 +51,8 @@ class RLConfig:
     clip_low: float = field(0.2, "PPO clip below 1 (ratio >= 1 - clip_low)")
     clip_high: float = field(0.28, "PPO clip above 1 (clip-higher: > clip_low keeps exploration)")
     kl_coef: float = field(0.0, "k3 KL penalty to the frozen starting policy (0 = none, no reference kept)")
+    entropy_coef: float = field(0.0, "entropy bonus: minus this x the policy's full-vocabulary entropy per token "
+                                "(0 = none), to keep a near-deterministic warm start exploring")
     dynamic_sampling: bool = field(True, "drop groups whose rewards are all equal")
     overlong: Overlong = field("penalty", "truncated samples: mask (no loss), penalty (soft length penalty), none")
     overlong_cache: int = field(64, "penalty: tokens before the limit where the penalty ramps from 0 to -1")
@@ -101,8 +103,8 @@ class RLConfig:
             raise ValueError(f"clip_low must be in [0, 1) and clip_high >= 0, got {self.clip_low}, {self.clip_high}")
         if self.test_time_problems < 0:
             raise ValueError(f"test_time_problems must be >= 0, got {self.test_time_problems}")
-        if self.kl_coef < 0 or self.overlong_cache < 0 or self.eval_every < 0 or self.warmup_steps < 0:
-            raise ValueError("kl_coef, overlong_cache, eval_every and warmup_steps must be >= 0")
+        if self.kl_coef < 0 or self.entropy_coef < 0 or self.overlong_cache < 0 or self.eval_every < 0 or self.warmup_steps < 0:
+            raise ValueError("kl_coef, entropy_coef, overlong_cache, eval_every and warmup_steps must be >= 0")
         if len(self.rewards) != len(self.reward_weights) or not self.rewards:
             raise ValueError(f"rewards and reward_weights must be non-empty and the same length, got "
                              f"{len(self.rewards)} and {len(self.reward_weights)}")

@@ -15,6 +15,7 @@ import torch
 
 from ponder.engine.base import Completion, SamplingParams
 from ponder.engine.native import NativeEngine
+from ponder.rl.algos import token_entropy
 from ponder.model.chat import Message
 from ponder.tasks.base import Problem, rng_for
 from ponder.tasks.mix import HELD_OUT_BASE, sample_mix
@@ -73,12 +74,15 @@ def build_sequences(prompt_ids: list[list[int]], completions: list[Completion], 
 
 
 def token_logprobs(model, tokens: torch.Tensor, temperature: float = 1.0, chunk: int = 64,
-                   widths: torch.Tensor | None = None) -> torch.Tensor:
+                   widths: torch.Tensor | None = None, entropy: bool = False, entropy_grad: bool = False):
     """(B, L-1) log p(tokens[:, t+1] | tokens[:, :t+1]) under the sampling distribution (logits
     divided by the rollout temperature, so ratios compare like with like); gradients flow when enabled.
     With `widths`, each chunk runs only up to its longest row (right padding is never attended to,
-    so cutting it changes nothing); positions past a row's width come back as 0."""
-    out = []
+    so cutting it changes nothing); positions past a row's width come back as 0.
+    `entropy`: also return the (B, L-1) full-vocabulary entropy of that distribution at each position,
+    detached unless `entropy_grad` (a bonus needs its gradient; a logged value should not keep
+    another (b, width, V) tensor alive in the graph)."""
+    out, entropies = [], []
     full = tokens.shape[1]
     for lo in range(0, tokens.shape[0], chunk):
         width = int(widths[lo : lo + chunk].max()) if widths is not None else full
@@ -86,4 +90,7 @@ def token_logprobs(model, tokens: torch.Tensor, temperature: float = 1.0, chunk:
         logits = model(part[:, :-1]).float() / temperature  # (b, width-1, V)
         logp = torch.log_softmax(logits, dim=-1).gather(-1, part[:, 1:, None]).squeeze(-1)
         out.append(torch.nn.functional.pad(logp, (0, full - width)))
-    return torch.cat(out)
+        if entropy:
+            values = token_entropy(logits if entropy_grad else logits.detach())
+            entropies.append(torch.nn.functional.pad(values, (0, full - width)))
+    return (torch.cat(out), torch.cat(entropies)) if entropy else torch.cat(out)

@@ -141,12 +141,14 @@ def update(policy, ref, optimizer, cfg: RLConfig, batch: Rollout, pad: int, d: D
         if total == 0:
             continue  # no rank has samples in this minibatch
         with autocast(device, cfg.precision):
-            logp = token_logprobs(policy.module, seqs.tokens[rows], cfg.temperature,
-                                  len(rows) if d.world > 1 else chunk, seqs.widths[rows])
+            logp, entropy = token_logprobs(policy.module, seqs.tokens[rows], cfg.temperature,
+                                           len(rows) if d.world > 1 else chunk, seqs.widths[rows],
+                                           entropy=True, entropy_grad=cfg.entropy_coef > 0)
         old_logp = logp.detach() if number == 0 else old[rows]
         parts = policy_loss(logp, old_logp, advantages[rows], mask, aggregation=cfg.aggregation,
                             eps_low=cfg.clip_low, eps_high=cfg.clip_high, max_len=cfg.max_completion_tokens,
-                            ref_logp=ref_logp[rows] if ref_logp is not None else None, kl_coef=cfg.kl_coef)
+                            ref_logp=ref_logp[rows] if ref_logp is not None else None, kl_coef=cfg.kl_coef,
+                            entropy=entropy, entropy_coef=cfg.entropy_coef)
         if not d.all_true(bool(torch.isfinite(parts.loss))):
             nonfinite += 1
             continue  # a NaN loss anywhere skips the update everywhere; it is never applied
@@ -155,7 +157,7 @@ def update(policy, ref, optimizer, cfg: RLConfig, batch: Rollout, pad: int, d: D
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
         optimizer.step()
         applied += 1
-        values = (parts.loss.detach(), parts.kl, parts.clip_fraction, parts.entropy_proxy)
+        values = (parts.loss.detach(), parts.kl, parts.clip_fraction, parts.entropy)
         sums = [a + b for a, b in zip(sums, [weight, *(weight * float(v) for v in values)])]
     weight, *weighted = d.sum(sums)
     mean = [v / weight if weight else 0.0 for v in weighted]

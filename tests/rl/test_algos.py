@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from ponder.rl.algos import (ADVANTAGES, AGGREGATIONS, clipped_token_objective, dr_grpo_advantages,
                              grpo_advantages, informative_groups, k3_kl, overlong_penalty, policy_loss,
-                             rloo_advantages)
+                             rloo_advantages, token_entropy)
 
 groups = st.lists(st.lists(st.floats(-5, 5, allow_nan=False), min_size=2, max_size=8), min_size=1, max_size=6)
 
@@ -103,3 +103,31 @@ def test_every_aggregation_ignores_masked_tokens(name):
     per_token = torch.tensor([[1.0, 99.0]])
     mask = torch.tensor([[1.0, 0.0]])
     assert AGGREGATIONS[name](per_token, mask, 2).item() in (1.0, 0.5)
+
+
+def test_token_entropy_is_exact():
+    uniform = torch.zeros(2, 3, 8)
+    assert torch.allclose(token_entropy(uniform), torch.full((2, 3), math.log(8)))
+    peaked = torch.tensor([[100.0, 0.0, 0.0]])
+    assert token_entropy(peaked).item() < 1e-6
+
+
+def test_entropy_bonus_raises_the_entropy_it_is_given():
+    logits = torch.tensor([[[3.0, 0.0, -1.0], [2.0, 1.0, 0.0]]], requires_grad=True)  # (1, 2, V=3)
+    targets = torch.tensor([[0, 0]])
+    logp = torch.log_softmax(logits, -1).gather(-1, targets[..., None]).squeeze(-1)
+    entropy = token_entropy(logits)
+    mask = torch.ones(1, 2)
+    parts = policy_loss(logp, logp.detach(), torch.zeros(1), mask, aggregation="token_mean", eps_low=0.2,
+                        eps_high=0.28, max_len=2, entropy=entropy, entropy_coef=0.1)
+    assert torch.isclose(parts.entropy, entropy.mean())
+    assert torch.isclose(parts.loss, -0.1 * entropy.mean())  # zero advantages: only the bonus is left
+    parts.loss.backward()
+    with torch.no_grad():  # one descent step on the loss raises the entropy
+        assert token_entropy(logits - 0.5 * logits.grad).mean() > entropy.mean()
+    without = policy_loss(logp.detach(), logp.detach(), torch.zeros(1), mask, aggregation="token_mean",
+                          eps_low=0.2, eps_high=0.28, max_len=2)
+    assert torch.isclose(without.entropy, -logp.detach().mean())  # no logits: the sampled -logp estimate
+    with pytest.raises(ValueError, match="entropy_coef"):
+        policy_loss(logp, logp, torch.zeros(1), mask, aggregation="token_mean", eps_low=0.2, eps_high=0.28,
+                    max_len=2, entropy_coef=0.1)

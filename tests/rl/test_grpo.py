@@ -37,6 +37,10 @@ def fails_on_odd(prompts, completions, **meta):
     return [1.0]
 
 
+def constant(prompts, completions, **meta):
+    return [0.0] * len(completions)
+
+
 def not_a_number(prompts, completions, **meta):
     return [math.nan if i % 2 else 0.0 for i, _ in enumerate(completions)]
 
@@ -76,6 +80,15 @@ def test_the_policy_learns_what_the_reward_asks(tmp_path):
     # The same held-out problems, greedy, before and after: the reasoning got shorter.
     before, after = rows[0]["heldout_reasoning_tokens"], rows[-1]["heldout_reasoning_tokens"]
     assert after < 0.8 * before, (before, after)
+
+
+def test_the_entropy_bonus_alone_makes_the_policy_less_certain(tmp_path):
+    # A constant reward leaves every advantage 0, so the bonus is the whole loss.
+    run = cfg(tmp_path, name="entropy", steps=4, lr=2e-3, rewards=("tests.rl.test_grpo:constant",),
+              reward_weights=(1.0,), dynamic_sampling=False, overlong="none", entropy_coef=1.0, checkpoint_every=4)
+    train_rl(run, progress=False)
+    entropy = [r["entropy"] for r in metrics(tmp_path / "entropy")[1:]]
+    assert entropy[-1] > 2 * entropy[0] > 0, entropy
 
 
 def test_resume_after_a_stop_gives_the_same_metrics(tmp_path):
