@@ -34,7 +34,7 @@ from ponder.engine.spec import load_engine
 from ponder.model.chat import Message
 from ponder.prm.train import PRMConfig, train_prm
 from ponder.tasks.mix import held_out_set
-from ponder.think.beam import BeamSearch
+from ponder.think.beam import SELECTIONS, BeamSearch
 from ponder.think.self_consistency import SelfConsistency, vote_result
 
 
@@ -83,9 +83,9 @@ def parse_variant(text: str) -> tuple[str, str, float | None]:
         threshold = float(accept) if accept else None
     except ValueError:
         threshold = -1.0
-    if select not in ("best", "vote") or how not in ("min", "last", "prod") or (
+    if select not in SELECTIONS or how not in ("min", "last", "prod") or (
             threshold is not None and not 0 <= threshold <= 1):
-        raise SystemExit(f"--variants: {text!r} is not SELECT:AGGREGATE[:ACCEPT] (best|vote : min|last|prod "
+        raise SystemExit(f"--variants: {text!r} is not SELECT:AGGREGATE[:ACCEPT] ({'|'.join(SELECTIONS)} : min|last|prod "
                          f"[: a PRM score in 0..1 for lazy expansion])")
     return select, how, threshold
 

@@ -14,6 +14,14 @@ expand, and the search stops after `max_steps` rounds. The answer is the finishe
 behind it, over distinct finished candidates). A prompt with no answered candidate by then
 has its kept prefixes run to the end without step stops, in one more engine call.
 
+Mass (`select="mass"`): folding copies into one candidate throws away what the copies say,
+that the policy itself keeps choosing this path. So each candidate carries the share of the
+samples drawn that led to it: a parent's mass is split evenly over the steps sampled from it,
+and copies add theirs up (a Monte-Carlo estimate of the path's probability under the policy,
+within what the beam kept). Without it a slipped step, which is always distinct, weighs as
+much as the step fifteen of sixteen samples agreed on. `mass` votes over the finished
+candidates' answers with weight PRM score x mass: majority vote's evidence and the PRM's at once.
+
 Lazy expansion (`accept`): each kept prefix first gets one next step per beam slot it fills, and
 only the slots whose step the PRM scores below `accept` get the other `expansions - 1` samples,
 in one more engine call per round. A policy's mistakes are mostly isolated slips, so the search
@@ -43,7 +51,7 @@ from ponder.think.base import ThinkResult, check_bounds, param, sample_temperatu
 from ponder.think.voting import answer_key
 
 AGGREGATES = ("min", "last", "prod")
-SELECTIONS = ("best", "vote")
+SELECTIONS = ("best", "vote", "mass")
 
 
 def aggregate(scores: Sequence[float], how: str) -> float:
@@ -66,6 +74,7 @@ class Candidate:
     done: bool = False  # answered, or out of room: cannot be continued
     steps: tuple[float, ...] = ()  # PRM P(+) per step end
     score: float = 0.0
+    mass: float = 1.0  # share of the samples drawn that followed this path (see the module doc)
 
     @property
     def answered(self) -> bool:
@@ -100,8 +109,9 @@ class BeamSearch:
     accept: float | None = param(None, "lazy expansion: each kept prefix first gets one next step, and only one "
                                  "the PRM scores below this gets the other expansions (default: all at once)",
                                  low=0, high=1)
-    select: str = param("best", "the answer: best (the finished candidate the PRM rates highest) or vote "
-                        "(answers of the distinct finished candidates, weighted by their PRM scores)")
+    select: str = param("best", "the answer: best (the finished candidate the PRM rates highest), vote "
+                        "(answers of the distinct finished candidates, weighted by their PRM scores) or mass "
+                        "(weighted by PRM score x the share of samples that followed each path)")
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -148,15 +158,19 @@ class BeamSearch:
             if retry:
                 jobs, candidates = jobs + retry, candidates + self._expand(engine, prm, retry, params,
                                                                            temperature, stop)
+        drawn: dict[int, int] = {}  # steps sampled from each parent, retries included
+        for _, parent in jobs:
+            drawn[id(parent)] = drawn.get(id(parent), 0) + 1
         by_search: dict[int, list[Candidate]] = {}
-        for (s, _), p in zip(jobs, candidates):
-            by_search.setdefault(id(s), []).append(p)
+        for (s, parent), p in zip(jobs, candidates):
+            by_search.setdefault(id(s), []).append(dataclasses.replace(p, mass=parent.mass / drawn[id(parent)]))
         for s in live:
             # Equal candidates are one hypothesis: a confident policy samples the same step again
-            # and again, and copies would crowd the beam down to a single path.
+            # and again, and copies would crowd the beam down to a single path. Their masses add up.
             distinct: dict[tuple[int, ...], Candidate] = {}
             for p in by_search[id(s)]:
-                distinct.setdefault(p.ids, p)
+                seen = distinct.get(p.ids)
+                distinct[p.ids] = p if seen is None else dataclasses.replace(seen, mass=seen.mass + p.mass)
             ranked = sorted(distinct.values(), key=lambda p: -p.score)  # stable: ties keep sampling order
             ranked = ranked[: self.beams - len(s.kept)]
             s.kept += [p for p in ranked if p.done]
@@ -170,8 +184,8 @@ class BeamSearch:
     def _complete(self, engine, prm, searches: list[_Search], params: SamplingParams, temperature: float) -> None:
         """Run the kept prefixes of prompts that have no answer to the end, without step stops."""
         jobs = [(s, parent) for s in searches for parent in s.active]
-        for (s, _), p in zip(jobs, self._expand(engine, prm, jobs, params, temperature, ())):
-            s.finished.append(p)
+        for (s, parent), p in zip(jobs, self._expand(engine, prm, jobs, params, temperature, ())):
+            s.finished.append(dataclasses.replace(p, mass=parent.mass))
         for s in searches:
             s.active = []
 
@@ -197,8 +211,8 @@ class BeamSearch:
     def _result(self, engine, s: _Search) -> ThinkResult:
         pool = s.finished or s.active
         best = max(pool, key=lambda p: (p.answered, p.score))  # max keeps the first of equals
-        if self.select == "vote":
-            best = weighted_choice(pool) or best
+        if self.select in ("vote", "mass"):
+            best = weighted_choice(pool, by_mass=self.select == "mass") or best
         chosen = stitch(engine.tok, len(s.prompt), best)  # type: ignore[attr-defined]
         return ThinkResult(
             answer=chosen.answer, chosen=chosen, samples=tuple(s.samples),
@@ -206,7 +220,7 @@ class BeamSearch:
             reasoning_tokens=sum(c.reasoning_tokens for c in s.samples),
             completion_tokens=sum(c.completion_tokens for c in s.samples),
             meta={"beams": self.beams, "expansions": self.expansions, "aggregate": self.aggregate,
-                  "select": self.select, "accept": self.accept, "steps": len(best.steps), "prm_score": round(best.score, 4),
+                  "select": self.select, "accept": self.accept, "steps": len(best.steps), "prm_score": round(best.score, 4), "mass": round(best.mass, 4),
                   "step_scores": [round(x, 4) for x in best.steps], "finished": len(s.finished),
                   "kept_finished": len(s.kept)},
         )
@@ -225,16 +239,17 @@ def _doubted(jobs: Sequence[tuple[_Search, Candidate]], children: Sequence[Candi
             if accepted[key] < slots(parent)]
 
 
-def weighted_choice(pool: Sequence[Candidate]) -> Candidate | None:
+def weighted_choice(pool: Sequence[Candidate], by_mass: bool = False) -> Candidate | None:
     """The best-scored candidate of the answer with the most PRM score behind it (ties: the
-    answer seen first); None when no candidate answered. Distinct paths to one answer add up."""
+    answer seen first); None when no candidate answered. Distinct paths to one answer add up.
+    `by_mass`: each candidate's score counts times its mass (the share of samples behind it)."""
     weight: dict[str, float] = {}
     best: dict[str, Candidate] = {}
     for p in pool:
         key = answer_key(p.pieces[-1].answer) if p.answered else None
         if key is None:
             continue
-        weight[key] = weight.get(key, 0.0) + p.score
+        weight[key] = weight.get(key, 0.0) + p.score * (p.mass if by_mass else 1.0)
         if key not in best or p.score > best[key].score:
             best[key] = p
     return best[max(weight, key=lambda k: weight[k])] if weight else None

@@ -6,6 +6,7 @@ search's bookkeeping (tokens, seeds, engine calls, the answer it returns), not i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -63,6 +64,23 @@ def test_vote_selection_adds_up_distinct_paths_to_one_answer():
             finished("", 0.99, (4,))]
     assert weighted_choice(pool).ids == (3,)  # 13 has 1.1 behind it; its best-scored path speaks for it
     assert weighted_choice([Candidate(ids=(1,), pieces=(), done=False)]) is None
+
+
+def test_mass_selection_lets_the_samples_behind_a_path_outvote_distinct_slips():
+    agreed = dataclasses.replace(finished("12", 0.9, (1,)), mass=0.9)
+    slips = [dataclasses.replace(finished("13", 0.8, (2,)), mass=0.05),
+             dataclasses.replace(finished("13", 0.7, (3,)), mass=0.05)]
+    assert weighted_choice([agreed, *slips]).ids == (2,)  # by PRM score alone the two slips add up to more
+    assert weighted_choice([agreed, *slips], by_mass=True).ids == (1,)
+
+
+def test_copies_add_their_mass_and_a_greedy_search_has_all_of_it(engine, prm_dir):
+    greedy = BeamSearch(beams=2, expansions=3, temperature=0, max_steps=40, select="mass", prm=str(prm_dir))
+    for r in greedy.run(engine, PROMPTS, PARAMS):  # every sample is the same step: one candidate, all the mass
+        assert r.meta["mass"] == 1.0
+    hot = BeamSearch(beams=2, expansions=4, temperature=3.0, max_steps=3, select="mass", prm=str(prm_dir))
+    masses = [r.meta["mass"] for r in hot.run(engine, PROMPTS, PARAMS)]
+    assert all(0 < m <= 1 for m in masses) and min(masses) < 1, masses  # hot steps differ: the mass splits
 
 
 def test_results_are_valid_and_totals_count_every_generated_token(engine, prm_dir):
