@@ -38,7 +38,7 @@ import torch
 from ponder.engine.base import Completion
 from ponder.engine.spec import BUNDLED
 from ponder.model.checkpoint import load_checkpoint
-from ponder.model.export_hf import export_hf
+from ponder.model.export_hf import export_hf, from_hf_state_dict
 from ponder.engine.base import SamplingParams
 from ponder.engine.native import NativeEngine
 from ponder.rl.grpo import EVAL_TOKENS, train_rl
@@ -148,19 +148,8 @@ def trl_rewards(problems, tok):
 
 
 def load_hf_into_ponder(hf_model, model) -> None:
-    """The inverse of `ponder.model.export_hf.hf_state_dict`: re-fuse q/k/v and gate/up."""
     sd = {k: v.detach() for k, v in hf_model.state_dict().items()}
-    out = {"embed.weight": sd["model.embed_tokens.weight"], "norm.weight": sd["model.norm.weight"],
-           "head.weight": sd.get("lm_head.weight", sd["model.embed_tokens.weight"])}
-    for i in range(len(model.blocks)):
-        h, p = f"model.layers.{i}.", f"blocks.{i}."
-        out |= {p + "attn_norm.weight": sd[h + "input_layernorm.weight"],
-                p + "qkv.weight": torch.cat([sd[h + f"self_attn.{x}_proj.weight"] for x in "qkv"]),
-                p + "out.weight": sd[h + "self_attn.o_proj.weight"],
-                p + "mlp_norm.weight": sd[h + "post_attention_layernorm.weight"],
-                p + "gate_up.weight": torch.cat([sd[h + "mlp.gate_proj.weight"], sd[h + "mlp.up_proj.weight"]]),
-                p + "down.weight": sd[h + "mlp.down_proj.weight"]}
-    model.load_state_dict(out, strict=True)
+    model.load_state_dict(from_hf_state_dict(sd, len(model.blocks)), strict=True)
 
 
 def trl_config(args, out_dir: Path):

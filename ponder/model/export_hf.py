@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
+
 from ponder.model.chat import CHAT_TEMPLATE
 from ponder.model.checkpoint import load_checkpoint, write_atomically
 from ponder.model.tokenizer import BOS, END, PAD
@@ -32,6 +34,23 @@ def hf_state_dict(model) -> dict:
             p + "mlp.down_proj.weight": b.down.weight,
         })
     return {k: v.detach().contiguous().clone() for k, v in out.items()}
+
+
+def from_hf_state_dict(sd: dict, n_layers: int) -> dict:
+    """The inverse of `hf_state_dict`: q/k/v and gate/up fused again, ponder's names. Works on any
+    tensors keyed like Llama's parameters (weights, or their gradients to compare with ponder's).
+    A tied model's head is its embedding, as ponder's state dict lists it."""
+    out = {"embed.weight": sd["model.embed_tokens.weight"], "norm.weight": sd["model.norm.weight"],
+           "head.weight": sd.get("lm_head.weight", sd["model.embed_tokens.weight"])}
+    for i in range(n_layers):
+        h, p = f"model.layers.{i}.", f"blocks.{i}."
+        out |= {p + "attn_norm.weight": sd[h + "input_layernorm.weight"],
+                p + "qkv.weight": torch.cat([sd[h + f"self_attn.{x}_proj.weight"] for x in "qkv"]),
+                p + "out.weight": sd[h + "self_attn.o_proj.weight"],
+                p + "mlp_norm.weight": sd[h + "post_attention_layernorm.weight"],
+                p + "gate_up.weight": torch.cat([sd[h + "mlp.gate_proj.weight"], sd[h + "mlp.up_proj.weight"]]),
+                p + "down.weight": sd[h + "mlp.down_proj.weight"]}
+    return out
 
 
 def hf_config(cfg, tok) -> dict:

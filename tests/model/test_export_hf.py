@@ -5,7 +5,7 @@ import torch
 
 from ponder.model.chat import Message, encode_prompt
 from ponder.model.checkpoint import save_checkpoint
-from ponder.model.export_hf import export_hf
+from ponder.model.export_hf import export_hf, from_hf_state_dict, hf_state_dict
 from ponder.model.gpt import GPT
 from tests.conftest import tiny_config
 
@@ -38,3 +38,13 @@ def test_auto_model_class_loads_the_export(tmp_path, tiny_model, tok):
     export_hf(tmp_path / "ckpt", tmp_path / "hf")
     model = transformers.AutoModelForCausalLM.from_pretrained(tmp_path / "hf")
     assert type(model).__name__ == "LlamaForCausalLM"
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_from_hf_state_dict_inverts_the_export_exactly(tok, tied):
+    torch.manual_seed(4)
+    model = GPT(tiny_config(tok.vocab_size, n_kv_heads=1, tie_embeddings=tied))
+    back = from_hf_state_dict(hf_state_dict(model), len(model.blocks))
+    expected = model.state_dict()
+    assert set(back) == set(expected) and all(torch.equal(back[k], v) for k, v in expected.items())
+    GPT(model.cfg).load_state_dict(back, strict=True)
