@@ -15,7 +15,7 @@ Accuracy is each problem's own verifier; errors are binomial standard errors, an
 difference's is paired (same problems).
 
     python bench/prm_beam.py [--n 150] [--prm DIR] [--beams 4] [--expansions 4] [--temperature 0.8]
-                             [--variants best:min vote:last vote:last:0.5]
+                             [--variants mass:min best:min vote:last:0.5]
 """
 
 from __future__ import annotations
@@ -99,8 +99,8 @@ def main() -> None:
     parser.add_argument("--beams", type=int, default=4)
     parser.add_argument("--expansions", type=int, default=4)
     parser.add_argument("--max-steps", type=int, default=12)
-    parser.add_argument("--variants", nargs="+", default=["best:min", "vote:last"], metavar="SELECT:AGGREGATE[:ACCEPT]",
-                        help="beam searches to run; the first is the strategy's default (best:min); ACCEPT "
+    parser.add_argument("--variants", nargs="+", default=["mass:min", "best:min"], metavar="SELECT:AGGREGATE[:ACCEPT]",
+                        help="beam searches to run; the first is judged, and is the strategy's default (mass:min); ACCEPT "
                              "turns on lazy expansion with that PRM threshold")
     parser.add_argument("--temperature", type=float, default=0.8,
                         help="sampling temperature of beam steps and of the majority-vote samples alike")

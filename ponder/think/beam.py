@@ -9,9 +9,10 @@ prompt. Equal candidates count once: a confident policy samples the same step ag
 and copies would crowd the beam down to one path (fewer distinct prefixes then cost fewer
 expansions). A candidate that closed its reasoning and answered is finished and keeps its slot;
 a prompt is done when `beams` of its kept candidates have finished or nothing is left to
-expand, and the search stops after `max_steps` rounds. The answer is the finished candidate
-(kept or not) that the PRM rates highest (`select="vote"`: the answer with the most PRM score
-behind it, over distinct finished candidates). A prompt with no answered candidate by then
+expand, and the search stops after `max_steps` rounds. The answer is chosen among the finished
+candidates (kept or not): by default (`select="mass"`, below) the answer with the most PRM score
+x mass behind it; `select="best"` takes the one the PRM rates highest, `select="vote"` the
+answer with the most PRM score behind it over distinct candidates. A prompt with no answered candidate by then
 has its kept prefixes run to the end without step stops, in one more engine call.
 
 Mass (`select="mass"`): folding copies into one candidate throws away what the copies say,
@@ -109,7 +110,9 @@ class BeamSearch:
     accept: float | None = param(None, "lazy expansion: each kept prefix first gets one next step, and only one "
                                  "the PRM scores below this gets the other expansions (default: all at once)",
                                  low=0, high=1)
-    select: str = param("best", "the answer: best (the finished candidate the PRM rates highest), vote "
+    # mass by default: at 4 beams x 4 expansions on difficulty 5 it scored 70.0% where best scored
+    # 66.0% at the same spend (README, "Process reward model"); at 2 x 2 they were one problem apart.
+    select: str = param("mass", "the answer: best (the finished candidate the PRM rates highest), vote "
                         "(answers of the distinct finished candidates, weighted by their PRM scores) or mass "
                         "(weighted by PRM score x the share of samples that followed each path)")
 
