@@ -1,17 +1,18 @@
 """RL step speed and time to accuracy: ponder's `train_rl` vs TRL's `GRPOTrainer`, one run, same CPU.
 
 Both start from the bundled warm-started model (TRL trains its `ponder export --format hf` copy)
-and see the same problems in the same order (`step_problems(seed, step, P)` of the RL recipe's training families,
-rendered by the model's chat template), with the same group size, batch (P prompts x G samples),
-max completion length, temperature, learning rate (constant), AdamW betas/weight decay, gradient
-clip, optimizer updates per rollout batch, and loss: Dr.GRPO advantages (no std scaling),
+and see the same problems in the same order (`step_problems(seed, step, P)` of the RL recipe's
+training families, rendered by the model's chat template), with the same group size, batch (P
+prompts x G samples), max completion length, temperature, learning rate (constant), AdamW
+betas/weight decay, gradient clip, optimizer updates per rollout batch, and loss: Dr.GRPO
+advantages (no std scaling),
 clipped surrogate with clip-higher, token sum over (batch x max length), no KL, truncated samples
 masked out of the loss. Rewards are ponder's own functions (correctness + 0.1 x format) on both
 sides; TRL's completion ids are turned into ponder `Completion`s the way ponder's engine does.
 
 Held-out pass@1 is measured identically for both: TRL's weights are converted back into a ponder
 model (an exact round trip, checked) and scored like the heldout_pass1 that `train_rl` logs
-(ponder's engine, greedy, the fixed held-out mix). Time to accuracy counts training time only
+(ponder's engine, greedy, the fixed held-out mix of its eval_families). Time to accuracy counts training time only
 (evaluations are excluded on both sides). TRL runs with plain `model.generate` (no vLLM), fp32, on the CPU.
 
     OMP_NUM_THREADS=1 python bench/rl_vs_trl.py [--steps 6] [--prompts-per-step 8] [--group-size 8]

@@ -103,7 +103,7 @@ class RLConfig:
             raise ValueError(f"clip_low must be in [0, 1) and clip_high >= 0, got {self.clip_low}, {self.clip_high}")
         if self.test_time_problems < 0:
             raise ValueError(f"test_time_problems must be >= 0, got {self.test_time_problems}")
-        if self.kl_coef < 0 or self.entropy_coef < 0 or self.overlong_cache < 0 or self.eval_every < 0 or self.warmup_steps < 0:
+        if min(self.kl_coef, self.entropy_coef, self.overlong_cache, self.eval_every, self.warmup_steps) < 0:
             raise ValueError("kl_coef, entropy_coef, overlong_cache, eval_every and warmup_steps must be >= 0")
         if len(self.rewards) != len(self.reward_weights) or not self.rewards:
             raise ValueError(f"rewards and reward_weights must be non-empty and the same length, got "

@@ -15,8 +15,8 @@ import torch
 
 from ponder.engine.base import Completion, SamplingParams
 from ponder.engine.native import NativeEngine
-from ponder.rl.algos import token_entropy
 from ponder.model.chat import Message
+from ponder.rl.algos import token_entropy
 from ponder.tasks.base import Problem, rng_for
 from ponder.tasks.mix import HELD_OUT_BASE, sample_mix
 

@@ -12,15 +12,16 @@ a prompt is done when `beams` of its kept candidates have finished or nothing is
 expand, and the search stops after `max_steps` rounds. The answer is chosen among the finished
 candidates (kept or not): by default (`select="mass"`, below) the answer with the most PRM score
 x mass behind it; `select="best"` takes the one the PRM rates highest, `select="vote"` the
-answer with the most PRM score behind it over distinct candidates. A prompt with no answered candidate by then
-has its kept prefixes run to the end without step stops, in one more engine call.
+answer with the most PRM score behind it over distinct candidates. A prompt with no answered
+candidate by then has its kept prefixes run to the end without step stops, in one more engine
+call.
 
 Mass (`select="mass"`): folding copies into one candidate throws away what the copies say,
 that the policy itself keeps choosing this path. So each candidate carries the share of the
 samples drawn that led to it: a parent's mass is split evenly over the steps sampled from it,
 and copies add theirs up (a Monte-Carlo estimate of the path's probability under the policy,
 within what the beam kept). Without it a slipped step, which is always distinct, weighs as
-much as the step fifteen of sixteen samples agreed on. `mass` votes over the finished
+much as a step that most of the samples agreed on. `mass` votes over the finished
 candidates' answers with weight PRM score x mass: majority vote's evidence and the PRM's at once.
 
 Lazy expansion (`accept`): each kept prefix first gets one next step per beam slot it fills, and
