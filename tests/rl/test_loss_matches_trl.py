@@ -6,8 +6,6 @@ needs): CI does not install it, so run this file after changing `ponder/rl/algos
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 
@@ -28,9 +26,10 @@ def rollout_batch(model, tok):
     """One step's samples with advantages from a reward that tells every distinct sample apart
     (shorter is better), so the loss is not zero wherever a group's samples differ at all."""
     problems = step_problems(0, 0, 4, DEFAULT_FAMILIES, 2, 4)
-    completions = draw_groups(NativeEngine(model.eval(), tok, max_batch=64), problems, G, MAX_LEN, TEMPERATURE, 0, 0)
+    engine = NativeEngine(model.eval(), tok, max_batch=64)
+    completions = draw_groups(engine, problems, G, MAX_LEN, TEMPERATURE, 0, 0)
     rewards = torch.tensor([-c.completion_tokens / 100 for c in completions]).view(-1, G)
-    prompt_ids = [NativeEngine(model, tok).encode([Message("user", p.prompt)]) for p in problems for _ in range(G)]
+    prompt_ids = [engine.encode([Message("user", p.prompt)]) for p in problems for _ in range(G)]
     return problems, prompt_ids, completions, dr_grpo_advantages(rewards).flatten()
 
 
@@ -47,12 +46,12 @@ def trl_inputs(prompt_ids, completions, advantages, truncated, pad):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore")  # TRL's and transformers' deprecation notices
 def test_ponder_dr_grpo_loss_and_gradient_equal_trls(tmp_path):
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
-    warnings.filterwarnings("ignore")
     model, tok = load_checkpoint(BUNDLED)
     problems, prompt_ids, completions, advantages = rollout_batch(model, tok)
     assert advantages.abs().sum() > 0
