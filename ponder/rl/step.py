@@ -4,7 +4,10 @@ clipped-surrogate updates. Algorithms are looked up by name in `algos.py`.
 Statistics are summed across ranks before they are logged, so a 2-process run logs what one
 process would. Under DDP every rank runs the same number of forward/backward passes (a rank
 with no kept samples in a minibatch runs a zero-weight pass), and each rank's loss is scaled by
-its share of the global normaliser (masked tokens for token_mean, sequences otherwise).
+its share of the global normaliser: masked tokens for token_mean, kept sequences for
+sequence_mean, and for constant_norm every sequence drawn for the minibatch, kept or not (so
+the normaliser is the constant Dr.GRPO asks for, and dropping zero-gradient samples is only a
+saving of work).
 """
 
 from __future__ import annotations
@@ -118,7 +121,8 @@ def update(policy, ref, optimizer, cfg: RLConfig, batch: Rollout, pad: int, d: D
     # DDP needs one forward per backward; alone, a minibatch runs in chunks of rows of similar
     # length, each only as wide as its longest row (the loss, and so the gradient, is unchanged).
     chunk = len(advantages) if d.world > 1 else cfg.update_chunk
-    assigned = minibatch_of(cfg, step, batch.total)[batch.global_index]  # (kept,)
+    whole = minibatch_of(cfg, step, batch.total)  # (P * G,) every drawn sample's minibatch
+    assigned = whole[batch.global_index]  # (kept,)
     parts = [(assigned == i).nonzero().flatten() for i in range(cfg.updates_per_step)]
     minibatches = [part[torch.argsort(seqs.widths[part], stable=True)] for part in parts]
     # The first minibatch is on-policy when it is trained (old = its own logp, detached), so
@@ -140,6 +144,11 @@ def update(policy, ref, optimizer, cfg: RLConfig, batch: Rollout, pad: int, d: D
         total = d.sum([weight])[0]
         if total == 0:
             continue  # no rank has samples in this minibatch
+        if cfg.aggregation == "constant_norm":
+            # Dr.GRPO's constant: every sample drawn for this minibatch, dropped ones included.
+            # A dropped sample (an all-equal group, a masked truncation) has no gradient, so
+            # skipping it saves work without changing the update, as long as it still counts here.
+            total = float((whole == number).sum())
         with autocast(device, cfg.precision):
             logp, entropy = token_logprobs(policy.module, seqs.tokens[rows], cfg.temperature,
                                            len(rows) if d.world > 1 else chunk, seqs.widths[rows],
