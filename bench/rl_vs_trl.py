@@ -70,7 +70,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--target", type=float, default=None,
                    help="held-out pass@1 to race to (default: the best accuracy both runs reached)")
     p.add_argument("--dynamic-sampling", action="store_true",
-                   help="let ponder drop all-equal groups (its recipe default; TRL has no such option)")
+                   help="let ponder skip all-equal groups (its recipe default; TRL has no such option). The "
+                        "update is the same: their advantages are 0, and constant_norm still counts them")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads for both trainers")
     p.add_argument("--out-dir", default=None, help="keep both runs here (default: a temporary directory)")
