@@ -4,6 +4,8 @@ the work done. Plain SGD, so the parameter change is the gradient itself."""
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from ponder.engine.spec import BUNDLED
@@ -18,11 +20,18 @@ from ponder.rl.step import Rollout, update
 G = 4
 
 
-def batch_of(model, tok, keep: list[int], advantages: torch.Tensor) -> Rollout:
+@functools.cache
+def samples() -> tuple[list[list[int]], list]:
+    """The prompts' token ids and G samples each, drawn once from the bundled model."""
+    model, tok = load_checkpoint(BUNDLED)
     problems = step_problems(0, 0, 3, ("arithmetic", "countdown"), 2, 3)
     engine = NativeEngine(model.eval(), tok)
     completions = draw_groups(engine, problems, G, 96, 1.5, 0, 0)
-    prompts = [engine.encode([Message("user", p.prompt)]) for p in problems for _ in range(G)]
+    return [engine.encode([Message("user", p.prompt)]) for p in problems for _ in range(G)], completions
+
+
+def batch_of(tok, keep: list[int], advantages: torch.Tensor) -> Rollout:
+    prompts, completions = samples()
     sequences = build_sequences([prompts[i] for i in keep], [completions[i] for i in keep], tok.special.pad)
     return Rollout(sequences, advantages[keep], torch.tensor(keep), len(completions), {}, any_kept=True)
 
@@ -33,7 +42,7 @@ def sgd_change(aggregation: str, keep: list[int], advantages: torch.Tensor) -> t
     cfg = RLConfig(aggregation=aggregation, updates_per_step=2, max_completion_tokens=96, temperature=1.5,
                    grad_clip=0.0)
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-    update(wrap(model, Dist()), None, optimizer, cfg, batch_of(model, tok, keep, advantages), tok.special.pad,
+    update(wrap(model, Dist()), None, optimizer, cfg, batch_of(tok, keep, advantages), tok.special.pad,
            Dist(), step=0)
     return torch.cat([p.detach().flatten() for p in model.parameters()]) - start
 
