@@ -143,9 +143,7 @@ class NativeEngine:
         # Padding queries attend to themselves so no softmax row is empty (an empty row is NaN,
         # and NaN values would leak into real rows through 0 * NaN).
         mask = (key_valid[:, None, None, :P] & causal) | torch.eye(P, dtype=torch.bool)
-        cache = KVCache(cfg, B, P + steps, device=device)
-        logits = self.model(tokens.to(device), positions.to(device), cache, 0, mask.to(device),
-                            last_only=True)[:, -1].float().cpu()  # (B, V)
+        cache, logits = self._prefill(tokens, positions, mask, P + steps, device)
 
         for j in range(steps):
             token = self._choose(logits, rows, generators, extension, forced)
@@ -180,6 +178,27 @@ class NativeEngine:
             self._completion(prompts[i], tokens_out[i], logprobs_out, i, params[i], bool(stopped_out[i]))
             for i in range(B)
         ]
+
+    def _prefill(self, tokens, positions, mask, slots: int, device) -> tuple[KVCache, torch.Tensor]:
+        """The prompts' keys and values in a cache of `slots` slots per row, and the logits at
+        each prompt's last token (B, V).
+
+        Equal prompts are computed once: an RL step samples a group of completions from each
+        prompt, and a vote draws k from one, so most rows of such a batch repeat another. Their
+        keys and values are copied into every row that shares them."""
+        unique, inverse = torch.unique(tokens, dim=0, return_inverse=True)
+        if len(unique) == len(tokens):
+            unique, inverse, first = tokens, None, torch.arange(len(tokens))
+        else:
+            first = torch.zeros(len(unique), dtype=torch.long)  # a row that holds each unique prompt
+            first[inverse] = torch.arange(len(tokens))
+        cache = KVCache(self.model.cfg, len(unique), slots, device=device)
+        logits = self.model(unique.to(device), positions[first].to(device), cache, 0, mask[first].to(device),
+                            last_only=True)[:, -1].float().cpu()  # (U, V)
+        if inverse is None:
+            return cache, logits
+        cache.keep_rows(inverse.to(device))  # (rows of the batch) <- (their unique prompt)
+        return cache, logits[inverse]
 
     def _choose(self, logits, rows: _Rows, generators, extension=None, forced=None) -> torch.Tensor:
         """Next token per row. `extension[i]` / `forced[i]` (lists, by original row): budget

@@ -82,6 +82,19 @@ def test_batched_and_unbatched_greedy_decoding_give_the_same_tokens(engine):
     assert [c.finish_reason for c in batched] == [c.finish_reason for c in alone]
 
 
+@pytest.mark.parametrize("repeats", [1, 3])
+def test_prompts_computed_once_decode_as_if_each_row_had_its_own(engine, repeats):
+    """Equal prompts share one prefill (an RL group, a vote); unique ones of varied lengths do not.
+    Either way each row's seeded samples are the ones it draws alone."""
+    prompts = [p for p in PROMPTS for _ in range(repeats)]
+    params = [SamplingParams(temperature=1.0, seed=7 + i, max_completion_tokens=12 + i % 5) for i in range(len(prompts))]
+    batched = engine.generate([[Message("user", p)] for p in prompts], params)
+    alone = [engine.generate([[Message("user", p)]], q)[0] for p, q in zip(prompts, params)]
+    assert [c.token_ids for c in batched] == [c.token_ids for c in alone]
+    if repeats > 1:  # the group's samples still differ from one another
+        assert len({c.token_ids for c in batched[:repeats]}) > 1
+
+
 def test_seeded_sampling_is_reproducible_and_independent_of_the_batch(engine):
     params = dict(temperature=1.0, top_p=0.9, top_k=50, seed=1234, max_completion_tokens=20)
     alone = ask(engine, ["Hi"], **params)[0]
