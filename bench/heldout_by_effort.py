@@ -27,9 +27,9 @@ def main() -> None:
     problems = held_out_set(args.n)
     prompts = [[Message("user", p.prompt)] for p in problems]
     levels = sorted({p.difficulty for p in problems})
-    print(f"{args.n} held-out problems, greedy; pass@1 in % (mean reasoning tokens)")
+    print(f"{args.n} held-out problems, greedy; pass@1 in % (mean reasoning tokens), then mean answer tokens")
     header = f"{'effort':>8} {'budget':>6} {'all':>12} " + " ".join(f"{f:>13}" for f in DEFAULT_FAMILIES)
-    print(header + " " + " ".join(f"{'d' + str(d):>5}" for d in levels))
+    print(header + " " + " ".join(f"{'d' + str(d):>5}" for d in levels) + f" {'answer':>7}")
     for effort, budget in EFFORT_BUDGETS.items():
         completions = engine.generate(prompts, SamplingParams(max_completion_tokens=512, reasoning_budget=budget))
         by: dict[str, list[float]] = defaultdict(list)
@@ -41,7 +41,8 @@ def main() -> None:
         pct = lambda key: 100 * sum(by[key]) / max(len(by[key]), 1)
         row = f"{effort:>8} {str(budget):>6} {pct('all'):>5.1f} ({thinking:>4.0f}) "
         row += " ".join(f"{pct(f):>13.1f}" for f in DEFAULT_FAMILIES)
-        print(row + " " + " ".join(f"{pct(f'd{d}'):>5.1f}" for d in levels))
+        answer = sum(c.answer_tokens for c in completions) / len(completions)
+        print(row + " " + " ".join(f"{pct(f'd{d}'):>5.1f}" for d in levels) + f" {answer:>7.1f}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 import torch
 
-from ponder.rl.traces import batch_for_step, encode_example, messages_for, pool_seeds
+from ponder.rl.traces import _pool_batches, batch_for_step, cut_point, encode_cut_example, encode_example, messages_for, pool_seeds
 from ponder.tasks.mix import HELD_OUT_BASE, sample_mix
 
 FAMILIES = ("arithmetic", "countdown", "word_problems")
@@ -34,3 +34,33 @@ def test_training_seeds_never_reach_the_held_out_range():
         for pool in (0, 10**6):
             seeds = pool_seeds(run_seed, pool, 64)
             assert 0 <= seeds.start and seeds.stop <= HELD_OUT_BASE
+
+
+def test_a_cut_example_trains_the_prefix_and_the_answer_but_not_the_early_close(tok):
+    import random
+
+    problem = sample_mix(7, 5)
+    messages = messages_for(problem, random.Random(0), 0.0)
+    keep = 9
+    ids, target = encode_cut_example(tok, messages, problem, keep)
+    trace = tok.encode(problem.reference)
+    close = ids.index(tok.special.think_close)
+    assert ids[close - keep : close] == trace[:keep]
+    assert target[close] == 0  # closing early is the budget's doing, never the model's lesson
+    assert tok.decode([i for i, t in zip(ids[close:], target[close:]) if t]) == f"{problem.answer}<|end|>"
+    assert sum(target[:close]) == keep  # the prompt is not trained, the trace prefix is
+
+
+def test_cut_rate_cuts_about_that_share_and_leaves_the_other_examples_as_they_were(tok):
+    def pool(rate):  # every example of pool 0, as (ids, target) tuples
+        return {(tuple(ids), tuple(t)) for group in _pool_batches(tok, 0, 0, 8, FAMILIES, 0.2, 512, rate) for ids, t in group}
+
+    whole, cut = pool(0.0), pool(0.5)
+    changed = cut - whole
+    assert 0.3 < len(changed) / len(cut) < 0.7 and len(whole - cut) == len(changed)
+    close = tok.special.think_close
+    for ids, target in changed:  # one closing tag, not trained; the answer after it is
+        at = ids.index(close)
+        assert ids.count(close) == 1 and target[at] == 0 and target[-1] == 1
+    shares = [cut_point(tok, sample_mix(s), s, 0.1) is not None for s in range(400)]
+    assert 0.05 < sum(shares) / 400 < 0.15
