@@ -63,7 +63,7 @@ def cut_point(tok: Tokenizer, problem: Problem, seed: int, rate: float) -> int |
     rng = random.Random(seed ^ 0xC0FFEE)
     if rng.random() >= rate:
         return None
-    return rng.randrange(len(tok.encode(problem.reference)))
+    return rng.randrange(max(1, len(tok.encode(problem.reference))))
 
 
 def pool_seeds(run_seed: int, pool: int, batch_size: int) -> range:

@@ -1,6 +1,14 @@
 import torch
 
-from ponder.rl.traces import _pool_batches, batch_for_step, cut_point, encode_cut_example, encode_example, messages_for, pool_seeds
+from ponder.rl.traces import (
+    _pool_batches,
+    batch_for_step,
+    cut_point,
+    encode_cut_example,
+    encode_example,
+    messages_for,
+    pool_seeds,
+)
 from ponder.tasks.mix import HELD_OUT_BASE, sample_mix
 
 FAMILIES = ("arithmetic", "countdown", "word_problems")
