@@ -99,7 +99,7 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
         started = time.perf_counter()
         inputs, targets, mask = batch_for_step(
             tok, step, cfg.seed, cfg.batch_size, cfg.families, cfg.developer_prompt_rate, model.cfg.max_seq_len,
-            cfg.cut_trace_rate,
+            cfg.cut_trace_rate, cfg.cut_trace_mode,
         )
         lr = learning_rate(cfg, step)
         for group in optimizer.param_groups:

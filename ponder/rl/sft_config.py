@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from ponder.config import field
 from ponder.devices import Device, Precision
@@ -34,8 +35,10 @@ class SFTConfig:
     batch_size: int = field(64, "examples per step")
     developer_prompt_rate: float = field(0.2, "share of examples that start with a developer message")
     cut_trace_rate: float = field(0.0, "share of examples whose trace is cut at a random token, then the answer "
-                                  "(teaches what to write when a reasoning budget stops the thinking; it also "
-                                  "cost 2-3 points at high effort, README: Cut traces)")
+                                  "(teaches what to write when a reasoning budget stops the thinking; replacing "
+                                  "whole examples cost 2-3 points at high effort, README: Cut traces)")
+    cut_trace_mode: Literal["replace", "add"] = field("replace", "replace: a cut example takes its whole one's place; "
+                                                      "add: it comes on top, and batches grow by cut_trace_rate")
     # --- optimisation ---
     steps: int = field(3500, "optimizer steps")
     lr: float = field(2e-3, "peak learning rate (AdamW)")

@@ -75,17 +75,19 @@ def pool_seeds(run_seed: int, pool: int, batch_size: int) -> range:
 
 def batch_for_step(
     tok: Tokenizer, step: int, run_seed: int, batch_size: int, families: tuple[str, ...], developer_rate: float,
-    max_len: int, cut_rate: float = 0.0,
+    max_len: int, cut_rate: float = 0.0, cut_mode: str = "replace",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """inputs (B, T), targets (B, T), loss mask (B, T) float for optimizer step `step` (0-based).
-    `cut_rate`: the share of examples whose trace is cut short before the answer (encode_cut_example)."""
+    `cut_rate`: the share of examples whose trace is also cut short before the answer
+    (encode_cut_example). `cut_mode` "replace": the cut example takes the whole one's place;
+    "add": it comes on top, so batches grow by about that share."""
     pool, index = divmod(step, STEPS_PER_POOL)
-    groups = _pool_batches(tok, pool, run_seed, batch_size, families, developer_rate, max_len, cut_rate)
+    groups = _pool_batches(tok, pool, run_seed, batch_size, families, developer_rate, max_len, cut_rate, cut_mode)
     return collate(groups[index], tok.special.pad)
 
 
 @functools.lru_cache(maxsize=2)
-def _pool_batches(tok, pool, run_seed, batch_size, families, developer_rate, max_len, cut_rate) -> list[list]:
+def _pool_batches(tok, pool, run_seed, batch_size, families, developer_rate, max_len, cut_rate, cut_mode) -> list[list]:
     """The pool's examples sorted by length, cut into batches, in a seeded order. Cached: the
     16 steps of a pool share one generation pass."""
     examples = []
@@ -94,11 +96,13 @@ def _pool_batches(tok, pool, run_seed, batch_size, families, developer_rate, max
         rng = random.Random(seed ^ 0x5EED)
         messages = messages_for(problem, rng, developer_rate)
         keep = cut_point(tok, problem, seed, cut_rate) if cut_rate > 0 else None
-        ids, target = (encode_example(tok, messages, problem) if keep is None
-                       else encode_cut_example(tok, messages, problem, keep))
-        examples.append((ids[:max_len], target[:max_len]))
+        encoded = [encode_example(tok, messages, problem)] if keep is None or cut_mode == "add" else []
+        if keep is not None:
+            encoded.append(encode_cut_example(tok, messages, problem, keep))
+        examples += [(ids[:max_len], target[:max_len]) for ids, target in encoded]
     examples.sort(key=lambda e: len(e[0]))
-    groups = [examples[i : i + batch_size] for i in range(0, len(examples), batch_size)]
+    n = len(examples)  # STEPS_PER_POOL x batch_size, plus the added cut examples
+    groups = [examples[i * n // STEPS_PER_POOL : (i + 1) * n // STEPS_PER_POOL] for i in range(STEPS_PER_POOL)]
     random.Random(run_seed * 7919 + pool).shuffle(groups)
     return groups
 

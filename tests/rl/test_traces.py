@@ -60,8 +60,9 @@ def test_a_cut_example_trains_the_prefix_and_the_answer_but_not_the_early_close(
 
 
 def test_cut_rate_cuts_about_that_share_and_leaves_the_other_examples_as_they_were(tok):
-    def pool(rate):  # every example of pool 0, as (ids, target) tuples
-        return {(tuple(ids), tuple(t)) for group in _pool_batches(tok, 0, 0, 8, FAMILIES, 0.2, 512, rate) for ids, t in group}
+    def pool(rate, mode="replace"):  # every example of pool 0, as (ids, target) tuples
+        groups = _pool_batches(tok, 0, 0, 8, FAMILIES, 0.2, 512, rate, mode)
+        return {(tuple(ids), tuple(t)) for group in groups for ids, t in group}
 
     whole, cut = pool(0.0), pool(0.5)
     changed = cut - whole
@@ -72,3 +73,13 @@ def test_cut_rate_cuts_about_that_share_and_leaves_the_other_examples_as_they_we
         assert ids.count(close) == 1 and target[at] == 0 and target[-1] == 1
     shares = [cut_point(tok, sample_mix(s), s, 0.1) is not None for s in range(400)]
     assert 0.05 < sum(shares) / 400 < 0.15
+
+
+def test_added_cut_examples_come_on_top_of_every_whole_one(tok):
+    whole = _pool_batches(tok, 0, 0, 8, FAMILIES, 0.2, 512, 0.0, "replace")
+    added = _pool_batches(tok, 0, 0, 8, FAMILIES, 0.2, 512, 0.5, "add")
+    as_set = lambda groups: {(tuple(ids), tuple(t)) for group in groups for ids, t in group}  # noqa: E731
+    assert as_set(whole) < as_set(added)  # nothing whole is lost
+    extra = sum(map(len, added)) - sum(map(len, whole))
+    assert 0.3 * 128 < extra < 0.7 * 128  # about half the pool's 128 examples, once more and cut
+    assert len(added) == len(whole) == 16 and max(map(len, added)) - min(map(len, added)) <= 1  # one pool, 16 steps
