@@ -29,8 +29,10 @@ bench: setup
 	$(PY) bench/engine_vs_hf.py
 	$(PY) bench/sft_mfu.py
 
-# Retrain the bundled model from its recipe and copy it into the package. The shipped weights were
+# Retrain the bundled model from its two recipes (from scratch, then a tuning stage with cut
+# traces) and copy it into the package. The shipped weights were
 # trained in bf16 (1.8x faster on a CPU with AVX512-BF16; on one without, use --precision fp32).
 bundled: setup
 	$(PONDER) train --stage sft --recipe recipes/default.toml --precision bf16 --name bundled
-	rm -rf ponder/assets/default && cp -r runs/bundled/final ponder/assets/default
+	$(PONDER) train --stage sft --recipe recipes/bundled_tune.toml --init-from runs/bundled/final --name bundled_tune
+	rm -rf ponder/assets/default && cp -r runs/bundled_tune/final ponder/assets/default

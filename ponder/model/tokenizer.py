@@ -62,6 +62,13 @@ class Tokenizer:
         """Plain text to ids; special-token strings typed by a user are NOT turned into specials."""
         return self.backend.encode(text, add_special_tokens=False, is_pretokenized=False).ids if text else []
 
+    def encode_with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        """`encode`, with each token's (start, end) character span in `text`."""
+        if not text:
+            return [], []
+        found = self.backend.encode(text, add_special_tokens=False, is_pretokenized=False)
+        return found.ids, list(found.offsets)
+
     def decode(self, ids: Iterable[int]) -> str:
         return self.backend.decode(list(ids), skip_special_tokens=False)
 

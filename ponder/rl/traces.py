@@ -13,7 +13,7 @@ from typing import Iterable
 
 import torch
 
-from ponder.model.chat import Message, encode_completion, encode_prompt
+from ponder.model.chat import Message, encode_prompt
 from ponder.model.tokenizer import Tokenizer
 from ponder.tasks.base import Problem
 from ponder.tasks.mix import HELD_OUT_BASE, sample_mix
@@ -35,11 +35,23 @@ def messages_for(problem: Problem, rng: random.Random, developer_rate: float) ->
     return messages
 
 
+def reasoning_tokens(tok: Tokenizer, problem: Problem) -> tuple[list[int], list[int]]:
+    """The reference's ids, and 1 for each token to train: 0 for a token wholly inside one of
+    the problem's `untrained` spans (a shown mistake; the tokens around it are trained)."""
+    ids, offsets = tok.encode_with_offsets(problem.reference)
+    spans = problem.untrained
+    return ids, [0 if any(a <= start and end <= b for a, b in spans) else 1 for start, end in offsets]
+
+
 def encode_example(tok: Tokenizer, messages: list[Message], problem: Problem) -> tuple[list[int], list[int]]:
-    """(ids, target) where target[i] = 1 for tokens after the generation prompt."""
+    """(ids, target) where target[i] = 1 for the tokens after the generation prompt the model
+    must learn to produce (all of them, but a shown mistake's)."""
+    sp = tok.special
     prompt = encode_prompt(tok, messages)
-    completion = encode_completion(tok, problem.reference, problem.answer)
-    return prompt + completion, [0] * len(prompt) + [1] * len(completion)
+    reasoning, trained = reasoning_tokens(tok, problem)
+    answer = [*tok.encode(problem.answer), sp.end]
+    ids = prompt + reasoning + [sp.think_close] + answer
+    return ids, [0] * len(prompt) + trained + [1] * (1 + len(answer))
 
 
 def encode_cut_example(tok: Tokenizer, messages: list[Message], problem: Problem, keep: int) -> tuple[list[int], list[int]]:
@@ -51,10 +63,10 @@ def encode_cut_example(tok: Tokenizer, messages: list[Message], problem: Problem
     once the budget has stopped it. The trace prefix is trained as in a whole example."""
     sp = tok.special
     prompt = encode_prompt(tok, messages)
-    reasoning = tok.encode(problem.reference)[:keep]
+    reasoning, trained = (x[:keep] for x in reasoning_tokens(tok, problem))
     answer = [*tok.encode(problem.answer), sp.end]
     ids = prompt + reasoning + [sp.think_close] + answer
-    return ids, [0] * len(prompt) + [1] * len(reasoning) + [0] + [1] * len(answer)
+    return ids, [0] * len(prompt) + trained + [0] + [1] * len(answer)
 
 
 def cut_point(tok: Tokenizer, problem: Problem, seed: int, rate: float) -> int | None:

@@ -27,6 +27,9 @@ class Problem:
     reference: str
     # The family's verifier, bound to this instance: answer text -> reward in [0, 1].
     _verifier: Callable[["Problem", str], float] = field(repr=False, compare=False)
+    # (start, end) character spans of `reference` that training shows but does not teach: a
+    # deliberate mistake the trace goes on to catch. The model learns to catch it, not to make it.
+    untrained: tuple[tuple[int, int], ...] = ()
 
     def verify(self, answer: str) -> float:
         return self._verifier(self, answer)

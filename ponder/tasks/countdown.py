@@ -5,9 +5,12 @@ some of the numbers, with every intermediate result a positive integer (no remai
 negatives, no zero). Any correct expression scores 1.0, not only the generator's.
 
 The reference trace is a search (countdown_search.py): a base near the target, the gap made
-from the numbers left, and a check of the whole expression in longhand. Sometimes the first try
-flips the sign of the last operation, is judged "too big" or "too small" against the target, and
-the right try follows: the "catch a mistake and try again" habit RL should strengthen.
+from the numbers left, and a try: the whole expression in longhand, then its check, the target
+taken from the value ("=> 418; 418-382: ... => 36; too big."), so the verdict reads off one
+number. Sometimes the first try flips the sign of the last operation, its check catches it, and
+the right try follows: the "catch a mistake and try again" habit RL should strengthen. The
+flipped expression is shown but not trained (Problem.untrained): the model learns to catch a
+wrong sign, not to write one.
 
 Difficulty:  1: 3 numbers in 1..10        2: 4 numbers in 1..10
              3: 4 numbers in 1..20        4: 5 numbers, one large (25/50/75/100)
@@ -119,8 +122,11 @@ def _steps(tree: Tree) -> list[str]:
 
 
 def _try_line(tree: Tree, value: int, target: int) -> str:
+    """A try: the expression, its longhand, then the check: the target taken from the value
+    (or the value from the target), so the verdict reads off one number, 0 or not."""
     verdict = "yes" if value == target else ("too big" if value > target else "too small")
-    return f"try {expressions.render(tree)}: {'; '.join(_steps(tree))}; {verdict}."
+    check = longhand.calc(max(value, target), "-", min(value, target))[1]
+    return f"try {expressions.render(tree)}: {'; '.join(_steps(tree))}; {check}; {verdict}."
 
 
 def _slipped_try(split: Tree, target: int, rng: random.Random, lines: list[str]) -> list[str]:
@@ -190,10 +196,11 @@ def score_countdown(problem: Problem, answer_text: str, *, numbers: tuple[int, .
         return 0.0
 
 
-def _reasoning(numbers: list[int], target: int, tree: Tree, difficulty: int, seed: int) -> tuple[list[str], Tree]:
-    """The reference trace's lines (the search, then the final try) and the expression it ends
-    on, in at most _MAX_TRACE characters: a trace that runs over is searched again with that much
-    less budget, so SFT never cuts a trace off before its answer."""
+def _reasoning(numbers: list[int], target: int, tree: Tree, difficulty: int,
+               seed: int) -> tuple[list[str], Tree, tuple[tuple[int, int], ...]]:
+    """The reference trace's lines (the search, then the final try), the expression it ends
+    on and the span of its slipped try, in at most _MAX_TRACE characters: a trace that runs over
+    is searched again with that much less budget, so SFT never cuts a trace off before its answer."""
     budget = _BUDGET[difficulty]
     while True:
         lines, found = search(numbers, target, budget)
@@ -201,15 +208,27 @@ def _reasoning(numbers: list[int], target: int, tree: Tree, difficulty: int, see
             fallback = ["no split works; the numbers make it another way.", _try_line(tree, target, target)]
             # Searched again with the fallback's length taken off, so the whole trace fits the context.
             lines, found = search(numbers, target, min(budget, _MAX_TRACE - trace_chars(fallback)))
+        slip: list[str] = []
         if found is None:
             lines, found = lines + fallback[:1], tree
         else:
-            lines += _slipped_try(found, target, rng_for("countdown-slip", difficulty, seed), lines)
-        lines.append(_try_line(found, target, target))
+            slip = _slipped_try(found, target, rng_for("countdown-slip", difficulty, seed), lines)
+        lines += [*slip, _try_line(found, target, target)]
         over = trace_chars(lines) - 1 - _MAX_TRACE
         if over <= 0 or budget <= 0:
-            return lines, found
+            return lines, found, _mistake_span(lines, slip)
         budget -= over
+
+
+def _mistake_span(lines: list[str], slip: list[str]) -> tuple[tuple[int, int], ...]:
+    """The slipped try's expression, as a character span of the joined trace: shown, not
+    trained (Problem.untrained). Trained, it taught the wrong sign first a third of the time;
+    untrained, the model learns what follows a wrong sign (the longhand, the check that catches
+    it, the try that fixes it) without learning to write one."""
+    if not slip:
+        return ()
+    start = trace_chars(lines[: lines.index(slip[0])])
+    return ((start, start + slip[0].index(":")),)
 
 
 @dataclass(frozen=True)
@@ -225,7 +244,7 @@ class CountdownTask:
         # same prompt text (held-out sets stay comparable across versions).
         options, weights = _TRIES.get(difficulty, _TRIES_DEFAULT)
         _failed_tries(rng, numbers, target, rng.choices(options, weights)[0])
-        lines, found = _reasoning(numbers, target, tree, difficulty, seed)
+        lines, found, mistake = _reasoning(numbers, target, tree, difficulty, seed)
         reference = "\n".join(lines)
         listed = ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
         prompt = rng.choice(_PHRASINGS).format(
@@ -241,4 +260,5 @@ class CountdownTask:
             answer=expressions.render(found),
             reference=reference,
             _verifier=functools.partial(score_countdown, numbers=tuple(numbers), target=target),
+            untrained=mistake,
         )

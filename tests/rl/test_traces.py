@@ -83,3 +83,20 @@ def test_added_cut_examples_come_on_top_of_every_whole_one(tok):
     extra = sum(map(len, added)) - sum(map(len, whole))
     assert 0.3 * 128 < extra < 0.7 * 128  # about half the pool's 128 examples, once more and cut
     assert len(added) == len(whole) == 16 and max(map(len, added)) - min(map(len, added)) <= 1  # one pool, 16 steps
+
+
+def test_a_shown_mistake_is_in_the_context_but_not_trained(tok):
+    import random
+
+    from ponder.tasks import TASKS
+
+    problem = next(p for p in (TASKS["countdown"].sample(s, 4) for s in range(100)) if p.untrained)
+    (start, end), = problem.untrained
+    messages = messages_for(problem, random.Random(0), 0.0)
+    ids, target = encode_example(tok, messages, problem)
+    assert tok.decode(ids).count(problem.reference) == 1  # the whole trace is there, mistake included
+    untrained = tok.decode([i for i, t in zip(ids, target) if not t])
+    assert untrained.endswith(problem.reference[start:end])  # the prompt, then exactly the slipped try
+    close = ids.index(tok.special.think_close)
+    cut_ids, cut_target = encode_cut_example(tok, messages, problem, close)  # cut after the whole trace
+    assert cut_target[:close] == target[:close]

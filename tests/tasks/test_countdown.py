@@ -110,8 +110,11 @@ def test_reference_splits_the_target_and_checks_the_split():
             value = expressions.evaluate(slipped)
             target = expressions.evaluate(expressions.parse(p.answer))
             assert tries[0].endswith("too big." if value > target else "too small.")
+            # The slip's expression is shown, not trained: the model learns to catch it, not to make it.
+            (start, end), = p.untrained
+            assert p.reference[start:end] == tries[0].split(":")[0]
         else:
-            assert len(tries) == 1
+            assert len(tries) == 1 and p.untrained == ()
         found["fallback" if "no split works" in p.reference else "split"] += 1
         for line in lines:  # every "V from POOL: ..." draws on numbers the prompt gives
             if " from " in line and ":" in line:
@@ -150,3 +153,22 @@ def test_every_trace_fits_the_bundled_models_context():
     developer = Message("developer", max(DEVELOPER_PROMPTS, key=len))
     longest = sorted(problems, key=lambda p: len(p.reference))[-20:]
     assert max(len(encode_example(tok, [developer, Message("user", p.prompt)], p)[0]) for p in longest) <= 512
+
+
+def test_every_try_checks_its_value_against_the_target():
+    # "=> 418; 418-382: ... => 36; too big.": the verdict reads off the check's result, 0 or not.
+    checked = 0
+    for seed in range(100):
+        for d in (2, 5):
+            p = TASK.sample(seed, d)
+            target = int(expressions.evaluate(expressions.parse(p.answer)))
+            for line in p.reference.splitlines():
+                if not line.startswith("try "):
+                    continue
+                value = int(expressions.evaluate(expressions.parse(line[4:].split(":")[0])))
+                *_, check, verdict = line.split("; ")
+                assert check.startswith(f"{max(value, target)}-{min(value, target)}")
+                assert check.endswith(f"={abs(value - target)}") or check.endswith(f"=> {abs(value - target)}")
+                assert verdict == ("yes." if value == target else "too big." if value > target else "too small.")
+                checked += 1
+    assert checked > 200

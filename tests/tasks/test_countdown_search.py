@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ponder.tasks import expressions
-from ponder.tasks.countdown_search import make, search
+from ponder.tasks.countdown_search import make, nearest_miss, search
 
 numbers = st.lists(st.integers(1, 100), min_size=2, max_size=6)
 
@@ -43,5 +43,12 @@ def test_make_uses_at_most_two_numbers_and_says_none_only_when_none_works(value,
 
 def test_the_closest_base_is_tried_first():
     lines, tree = search([9, 75, 1, 25, 1, 4], 301, 400)
-    assert lines[0].startswith("75*4: ") and lines[0].endswith("=> 300; 301-300: 1-0=1, 0-0=0, 3-3=0 => 1.")
+    assert lines[0].startswith("75*4: ") and lines[0].endswith("=> 300; 301-300: 1-0=1, 0-0=0, 3-3=0 => 1 short.")
     assert lines[1] == "1 from 9 1 25 1: 1." and expressions.render(tree) == "75*4+1"
+
+
+def test_a_dead_end_names_its_nearest_miss():
+    # "none" comes after the closest value the pool makes, compared with the gap it wanted.
+    lines, tree = search([7, 3, 10], 15, 400, tries=1)
+    assert lines == ["10+7=17; 17-15=2 over.", "2 from 3: 3, not 2; none."] and tree is None
+    assert nearest_miss(5, (7, 3)) == "7-3=4" and nearest_miss(5, ()) is None
