@@ -76,7 +76,7 @@ def main() -> None:
             found = tried_values(completion.reasoning)
             tries += len(found)
             repeats += len(found) - len({text for text, _, _ in found})
-            for text, value, said_yes in found:
+            for _, value, said_yes in found:
                 yes += said_yes
                 false_yes += said_yes and value != target
             wrong_sign += bool(found) and problem.verify(completion.answer) < 1.0 and off_by_sign(found[-1][0], target)
