@@ -71,7 +71,8 @@ def main() -> None:
         completions = engine.generate([[Message("user", p.prompt)] for p in problems], params)
         solved = tries = repeats = yes = false_yes = wrong_sign = 0
         for problem, completion in zip(problems, completions):
-            solved += problem.verify(completion.answer) == 1.0
+            right = problem.verify(completion.answer) == 1.0
+            solved += right
             _, target = countdown_instance(problem.prompt)
             found = tried_values(completion.reasoning)
             tries += len(found)
@@ -79,7 +80,7 @@ def main() -> None:
             for _, value, said_yes in found:
                 yes += said_yes
                 false_yes += said_yes and value != target
-            wrong_sign += bool(found) and problem.verify(completion.answer) < 1.0 and off_by_sign(found[-1][0], target)
+            wrong_sign += bool(found) and not right and off_by_sign(found[-1][0], target)
         n = len(problems)
         print(f"d{level}     {100 * solved / n:5.1f}%  {tries / n:13.1f}  {repeats / max(tries, 1):13.0%}"
               f"  {false_yes:>12d} of {yes:<9d}{sum(c.reasoning_tokens for c in completions) / n:17.0f}"

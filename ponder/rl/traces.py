@@ -46,12 +46,7 @@ def reasoning_tokens(tok: Tokenizer, problem: Problem) -> tuple[list[int], list[
 def encode_example(tok: Tokenizer, messages: list[Message], problem: Problem) -> tuple[list[int], list[int]]:
     """(ids, target) where target[i] = 1 for the tokens after the generation prompt the model
     must learn to produce (all of them, but a shown mistake's)."""
-    sp = tok.special
-    prompt = encode_prompt(tok, messages)
-    reasoning, trained = reasoning_tokens(tok, problem)
-    answer = [*tok.encode(problem.answer), sp.end]
-    ids = prompt + reasoning + [sp.think_close] + answer
-    return ids, [0] * len(prompt) + trained + [1] * (1 + len(answer))
+    return _encode(tok, messages, problem, keep=None)
 
 
 def encode_cut_example(tok: Tokenizer, messages: list[Message], problem: Problem, keep: int) -> tuple[list[int], list[int]]:
@@ -61,12 +56,21 @@ def encode_cut_example(tok: Tokenizer, messages: list[Message], problem: Problem
     effort minimal the bundled model answers with 137 tokens on average). The closing tag is
     not trained: the model must not learn to stop thinking early on its own, only what to write
     once the budget has stopped it. The trace prefix is trained as in a whole example."""
+    return _encode(tok, messages, problem, keep=keep)
+
+
+def _encode(tok: Tokenizer, messages: list[Message], problem: Problem, keep: int | None) -> tuple[list[int], list[int]]:
+    """prompt <think> trace (its first `keep` tokens, or all) </think> answer <end>, with the
+    tokens to train: the trace but a shown mistake, the closing tag only when the trace is whole,
+    and the answer."""
     sp = tok.special
     prompt = encode_prompt(tok, messages)
-    reasoning, trained = (x[:keep] for x in reasoning_tokens(tok, problem))
+    reasoning, trained = reasoning_tokens(tok, problem)
+    if keep is not None:
+        reasoning, trained = reasoning[:keep], trained[:keep]
     answer = [*tok.encode(problem.answer), sp.end]
     ids = prompt + reasoning + [sp.think_close] + answer
-    return ids, [0] * len(prompt) + trained + [0] + [1] * len(answer)
+    return ids, [0] * len(prompt) + trained + [int(keep is None)] + [1] * len(answer)
 
 
 def cut_point(tok: Tokenizer, problem: Problem, seed: int, rate: float) -> int | None:
