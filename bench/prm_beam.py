@@ -15,7 +15,7 @@ Accuracy is each problem's own verifier; errors are binomial standard errors, an
 difference's is paired (same problems).
 
     python bench/prm_beam.py [--n 150] [--prm DIR] [--beams 4] [--expansions 4] [--temperature 0.8]
-                             [--variants mass:min best:min vote:last:0.5]
+                             [--variants mass:min best:min vote:last:0.5] [--seed S] [--first M]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ponder.engine.base import SamplingParams
 from ponder.engine.spec import load_engine
 from ponder.model.chat import Message
 from ponder.prm.train import PRMConfig, train_prm
-from ponder.tasks.mix import held_out_set
+from ponder.tasks.mix import HELD_OUT_BASE, held_out_set
 from ponder.think.beam import SELECTIONS, BeamSearch
 from ponder.think.self_consistency import SelfConsistency, vote_result
 
@@ -105,6 +105,8 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.8,
                         help="sampling temperature of beam steps and of the majority-vote samples alike")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--first", type=int, default=0,
+                        help="skip this many held-out problems (another draw of problems, not only of samples)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variants]
@@ -113,7 +115,7 @@ def main() -> None:
     final = get_prm(args)
     print(f"PRM {final}: {prm_metrics(final)}")
     engine = load_engine("default")
-    problems = held_out_set(args.n, difficulty=5)
+    problems = held_out_set(args.n, difficulty=5, base_seed=HELD_OUT_BASE + args.first)
     prompts = [[Message("user", p.prompt)] for p in problems]
     params = SamplingParams(max_completion_tokens=512, seed=args.seed)  # effort high: no reasoning cut
 
@@ -141,7 +143,7 @@ def main() -> None:
                     sum(r.prompt_tokens for r in results) / len(results))
 
     n = len(problems)
-    print(f"\n{n} held-out problems at difficulty 5, bundled model, max_completion_tokens 512, seed {args.seed}; "
+    print(f"\n{n} held-out problems at difficulty 5 (from number {args.first}), bundled model, max_completion_tokens 512, seed {args.seed}; "
           f"beam: beams={args.beams} expansions={args.expansions} max_steps={args.max_steps}, temperature {args.temperature}; "
           f"majority vote: temperature {args.temperature}, first k of {k_max} samples (wall {vote_s:.0f} s for all {k_max})\n")
     print(f"{'':22s}{'accuracy':>15s}{'gen tok/problem':>17s}{'prompt tok/problem':>20s}{'wall s':>8s}")

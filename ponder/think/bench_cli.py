@@ -86,7 +86,8 @@ def cmd_bench_think(args: argparse.Namespace) -> int:
             "max_completion_tokens": args.max_completion_tokens, "seed": args.seed}
     (out / "think_curves.json").write_text(json.dumps(
         {**meta, "points": [dataclasses.asdict(p) for p in points]}, indent=1) + "\n")
-    title = f"{args.model} on {Path(args.data).stem} ({len(problems)} problems), effort {args.effort}"
+    level = f", difficulty {args.difficulty}" if args.difficulty else ""
+    title = f"{args.model} on {Path(args.data).stem} ({len(problems)} problems{level}), effort {args.effort}"
     print(f"wrote {out / 'think_curves.json'} and {plot_curves(points, out / 'think_curves.png', title)}")
     return 0
 

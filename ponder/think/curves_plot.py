@@ -17,6 +17,7 @@ def plot_curves(points: Sequence[CurvePoint], out: Path, title: str) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for strategy in dict.fromkeys(p.strategy for p in points):
@@ -29,6 +30,10 @@ def plot_curves(points: Sequence[CurvePoint], out: Path, title: str) -> Path:
                 ax.annotate(p.setting, (p.tokens, 100 * p.accuracy), textcoords="offset points",
                             xytext=(4, -10), fontsize=7)
     ax.set_xscale("log")
+    # Plain numbers at 1-2-5 steps: the default log labels (3x10^2 4x10^2 ...) run into each other.
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("mean tokens per problem (prompt + completion, every sample; log)")
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title, fontsize=9)
