@@ -20,6 +20,7 @@ from ponder.devices import autocast, resolve_device, synchronize
 from ponder.engine.base import SamplingParams
 from ponder.engine.native import NativeEngine
 from ponder.engine.spec import resolve_checkpoint
+from ponder.memory import HeapTrimmer
 from ponder.model.checkpoint import load_checkpoint, save_checkpoint
 from ponder.model.gpt import GPT
 from ponder.model.tokenizer import train_tokenizer
@@ -94,6 +95,9 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
     model.train()
+    # Batches differ in length, and on CPU the C heap keeps what each step frees, fragmented:
+    # 120 steps of the bundled tune grew to 9 GB resident without this.
+    trim_heap = HeapTrimmer()
     bar = tqdm(total=cfg.steps, initial=start_step, desc=f"sft {cfg.name}", disable=not progress, unit="step")
     for step in range(start_step, cfg.steps):
         started = time.perf_counter()
@@ -112,6 +116,7 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
         optimizer.step()
         synchronize(device)
+        trim_heap()
         elapsed = time.perf_counter() - started
         real_tokens = int((inputs != tok.special.pad).sum())
         flops = 3 * model.cfg.flops_per_token(inputs.shape[1]) * real_tokens

@@ -1,0 +1,35 @@
+"""The heap trimmer that keeps CPU training from growing to gigabytes (ponder/memory.py)."""
+
+from __future__ import annotations
+
+import platform
+import sys
+
+import pytest
+
+from ponder.memory import HeapTrimmer, release_freed_memory, resident_bytes
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and glibc's malloc_trim are Linux's")
+
+
+@linux
+def test_resident_bytes_sees_memory_being_touched():
+    before = resident_bytes()
+    block = bytearray(64 << 20)  # zero-filled: every page is touched
+    assert resident_bytes() - before > 32 << 20
+    del block
+
+
+@linux
+def test_trims_only_after_growing_past_its_slack():
+    trim = HeapTrimmer(slack=16 << 20)
+    assert not trim()  # nothing grew yet
+    block = bytearray(64 << 20)
+    assert trim()  # grew by 64 MB > 16 MB: trimmed, and the floor moves up to here
+    assert not trim()
+    del block
+    assert not HeapTrimmer(slack=1 << 40)()  # a slack no process reaches
+
+
+def test_release_trims_under_glibc_and_does_nothing_elsewhere():
+    assert release_freed_memory() is (platform.libc_ver()[0] == "glibc")
