@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from ponder.tasks import expressions, longhand
 from ponder.tasks.base import Problem, check_difficulty, rng_for
-from ponder.tasks.countdown_search import search, trace_chars
+from ponder.tasks.countdown_search import difference_line, search, trace_chars
 from ponder.tasks.expressions import Tree
 
 _LARGE = (25, 50, 75, 100)
@@ -125,7 +125,7 @@ def _try_line(tree: Tree, value: int, target: int) -> str:
     """A try: the expression, its longhand, then the check: the target taken from the value
     (or the value from the target), so the verdict reads off one number, 0 or not."""
     verdict = "yes" if value == target else ("too big" if value > target else "too small")
-    check = longhand.calc(max(value, target), "-", min(value, target))[1]
+    check = difference_line(value, target)
     return f"try {expressions.render(tree)}: {'; '.join(_steps(tree))}; {check}; {verdict}."
 
 

@@ -61,6 +61,17 @@ def _pairs(pool: tuple[int, ...]):
             yield ("/", a, b), a // b, rest
 
 
+def _pair_line(tree: tuple[str, int, int]) -> str:
+    """One operation on two numbers in longhand, as the trace writes it ("7-3=4")."""
+    op, a, b = tree
+    return longhand.calc(a, op, b)[1]
+
+
+def difference_line(a: int, b: int) -> str:
+    """The larger of a and b minus the smaller, in longhand: how a trace compares two values."""
+    return longhand.calc(max(a, b), "-", min(a, b))[1]
+
+
 def make(value: int, pool: tuple[int, ...]) -> Made | None:
     """`value` from one number of the pool, or from two with one operation; None if neither."""
     if value in pool:
@@ -69,8 +80,7 @@ def make(value: int, pool: tuple[int, ...]) -> Made | None:
         return Made(value, f"{value}.", tuple(rest))
     for tree, got, rest in _pairs(pool):
         if got == value:
-            op, a, b = tree
-            return Made(tree, longhand.calc(a, op, b)[1] + ".", rest)
+            return Made(tree, _pair_line(tree) + ".", rest)
     return None
 
 
@@ -82,7 +92,7 @@ def nearest_miss(value: int, pool: tuple[int, ...]) -> str | None:
     the gap it wanted at every dead end, near misses included: a model that writes a pair which
     does not make the gap has seen what comes next."""
     shown = [(abs(n - value), f"{n}") for n in pool]
-    shown += [(abs(got - value), longhand.calc(tree[1], tree[0], tree[2])[1]) for tree, got, _ in _pairs(pool)]
+    shown += [(abs(got - value), _pair_line(tree)) for tree, got, _ in _pairs(pool)]
     return min(shown, key=lambda c: (c[0], len(c[1])))[1] if shown else None
 
 
@@ -107,8 +117,7 @@ def bases(numbers: tuple[int, ...], target: int):
     for i, n in enumerate(numbers):
         found.append((n, n, None, numbers[:i] + numbers[i + 1:]))
     for tree, value, rest in _pairs(numbers):
-        op, a, b = tree
-        found.append((tree, value, longhand.calc(a, op, b)[1], rest))
+        found.append((tree, value, _pair_line(tree), rest))
     distinct = []
     for base in found:  # a repeated number gives the same base twice: try it once
         if base[0] not in seen:
@@ -131,7 +140,7 @@ def search(numbers: list[int], target: int, budget: int, tries: int = MAX_BASES,
 
     for tree, value, shown, rest in bases(tuple(numbers), target)[:tries]:
         gap = abs(target - value)
-        step = longhand.calc(max(target, value), "-", min(target, value))[1]
+        step = difference_line(target, value)
         # "over" / "short" says which way the gap goes, so the try's sign is read off one word.
         step += "" if gap == 0 else (" over" if value > target else " short")
         head = [f"{shown}; {step}." if shown else f"{step}."]
