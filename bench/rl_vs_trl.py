@@ -13,7 +13,8 @@ sides; TRL's completion ids are turned into ponder `Completion`s the way ponder'
 Held-out pass@1 is measured identically for both: TRL's weights are converted back into a ponder
 model (an exact round trip, checked) and scored like the heldout_pass1 that `train_rl` logs
 (ponder's engine, greedy, the fixed held-out mix of its eval_families). Time to accuracy counts training time only
-(evaluations are excluded on both sides). TRL runs with plain `model.generate` (no vLLM), fp32, on the CPU.
+(evaluations are excluded on both sides). TRL runs with plain `model.generate` (no vLLM) on the CPU, in fp32 or, with `--precision bf16`,
+both trainers in bf16 mixed precision.
 
     OMP_NUM_THREADS=1 python bench/rl_vs_trl.py [--steps 6] [--prompts-per-step 8] [--group-size 8]
         [--max-completion-tokens 256] [--eval-every 3] [--eval-problems 40] [--lr 2e-5] [--threads 1]
@@ -36,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from ponder.devices import autocast
 from ponder.engine.base import Completion
 from ponder.engine.spec import BUNDLED
 from ponder.model.checkpoint import load_checkpoint
@@ -74,6 +76,9 @@ def parse_args() -> argparse.Namespace:
                         "update is the same: their advantages are 0, and constant_norm still counts them")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads for both trainers")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="both trainers' precision: fp32, or bf16 mixed precision (fp32 weights and optimizer state, "
+                        "bf16 autocast forward passes: ponder's --precision bf16, TRL's bf16=True, its default)")
     p.add_argument("--out-dir", default=None, help="keep both runs here (default: a temporary directory)")
     args = p.parse_args()
     batch = args.prompts_per_step * args.group_size
@@ -97,7 +102,7 @@ def rl_config(args, out_dir: Path) -> RLConfig:
         steps=args.steps, lr=args.lr, warmup_steps=0,  # TRL: constant schedule (its warm-up starts at lr 0)
         updates_per_step=args.updates_per_step, grad_clip=1.0,
         eval_every=args.eval_every, eval_problems=args.eval_problems,
-        checkpoint_every=args.steps, keep_checkpoints=1, threads=args.threads,
+        checkpoint_every=args.steps, keep_checkpoints=1, threads=args.threads, precision=args.precision,
     )
 
 
@@ -159,7 +164,7 @@ def trl_config(args, out_dir: Path):
 
     batch = args.prompts_per_step * args.group_size
     return GRPOConfig(
-        output_dir=str(out_dir), seed=args.seed, use_cpu=True, bf16=False, fp16=False,
+        output_dir=str(out_dir), seed=args.seed, use_cpu=True, bf16=args.precision == "bf16", fp16=False,
         # one RL step = one generation batch of P x G samples, split into `updates` optimizer steps
         per_device_train_batch_size=batch // args.updates_per_step, gradient_accumulation_steps=1,
         steps_per_generation=args.updates_per_step, num_iterations=1, max_steps=args.steps * args.updates_per_step,
@@ -203,7 +208,8 @@ def run_trl(args, cfg: RLConfig, work: Path, start_acc: float) -> dict:
     def held_out(m) -> float:
         """What `train_rl` logs as heldout_pass1 (its `evaluate`, mix part only), on TRL's weights."""
         load_hf_into_ponder(m, scorer)
-        result = pass_at_1(NativeEngine(scorer.eval(), tok), heldout, SamplingParams(max_completion_tokens=EVAL_TOKENS))
+        with autocast(torch.device("cpu"), args.precision):  # as train_rl scores ponder's weights
+            result = pass_at_1(NativeEngine(scorer.eval(), tok), heldout, SamplingParams(max_completion_tokens=EVAL_TOKENS))
         return round(result["all"], 4)
 
     class Clock(TrainerCallback):

@@ -1,4 +1,4 @@
-"""The native engine: batched generation for ponder's own model with a preallocated KV cache,
+"""The native engine: batched generation for ponder's own model with an in-place KV cache,
 per-request reasoning budgets, stop conditions, sampling and logprobs.
 
 Every row's state (in reasoning or not, tokens used, finished) lives in tensors, so one decode
@@ -17,10 +17,15 @@ from ponder.engine.base import Completion, SamplingParams, per_request
 from ponder.engine.sampling import sample_next
 from ponder.errors import UserError
 from ponder.model.chat import Message, as_messages, encode_prompt
-from ponder.model.gpt import GPT, KVCache
+from ponder.model.gpt import GPT, KVCache, cache_dtype
 from ponder.model.tokenizer import Tokenizer
 
 NO_BUDGET = 1 << 30
+# Decode attends over the whole KV cache, unwritten slots masked: a whole cache layer is
+# contiguous, and on a CPU a bf16 batched matmul copies a strided slice first (5x slower than
+# the fp32 one it replaces). The cache grows by this many slots at a time, so the masked tail
+# costs at most this much attention per step, and regrowing the cache is rare.
+CACHE_GROWTH = 32
 
 
 @dataclass
@@ -95,8 +100,14 @@ class NativeEngine:
                 out[i] = c
         return out  # type: ignore[return-value]
 
-    @torch.inference_mode()
     def _run_batch(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[Completion]:
+        device = self.model.embed.weight.device
+        # Under autocast, no_grad rather than inference mode: autocast caches its bf16 copy of each
+        # weight only outside inference mode, and otherwise casts every weight at every decode step.
+        with torch.no_grad() if torch.is_autocast_enabled(device.type) else torch.inference_mode():
+            return self._decode(prompts, params)
+
+    def _decode(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[Completion]:
         cfg, sp = self.model.cfg, self.tok.special
         # Row bookkeeping and sampling stay on the CPU (small tensors, seeded CPU generators, so
         # a seed gives the same random draws on any device; a GPU's logits, and so near-ties,
@@ -143,7 +154,8 @@ class NativeEngine:
         # Padding queries attend to themselves so no softmax row is empty (an empty row is NaN,
         # and NaN values would leak into real rows through 0 * NaN).
         mask = (key_valid[:, None, None, :P] & causal) | torch.eye(P, dtype=torch.bool)
-        cache, logits = self._prefill(tokens, positions, mask, P + steps, device)
+        cache, logits = self._prefill(tokens, positions, mask, min(P + CACHE_GROWTH, P + steps), device)
+        written = key_valid & (slot < P).unsqueeze(0)  # (B, S) slots holding a real token's key
 
         for j in range(steps):
             token = self._choose(logits, rows, generators, extension, forced)
@@ -166,14 +178,17 @@ class NativeEngine:
             if int(rows.finished.sum()) * 2 >= len(rows.finished) and len(rows.finished) >= 8:
                 keep = (~rows.finished).nonzero().squeeze(1)
                 rows, token = rows.keep(keep), token[keep]
-                key_valid = key_valid[keep]
+                written = written[keep]
                 cache.keep_rows(keep.to(device))
             S = P + j + 1
+            written[:, S - 1] = True
+            if S > cache.length:
+                cache.grow(min(cache.length + CACHE_GROWTH, P + steps))
             # Finished rows are still computed until the batch is compacted; clamping keeps their
             # (discarded) positions inside the rotary table when a long prompt filled the context.
             positions = (S - 1 - rows.pad).clamp_max(cfg.max_seq_len - 1).unsqueeze(1)
             logits = self.model(token.unsqueeze(1).to(device), positions.to(device), cache, S - 1,
-                                key_valid[:, None, None, :S].to(device))[:, -1].float().cpu()
+                                written[:, None, None, : cache.length].to(device))[:, -1].float().cpu()
         return [
             self._completion(prompts[i], tokens_out[i], logprobs_out, i, params[i], bool(stopped_out[i]))
             for i in range(B)
@@ -192,7 +207,7 @@ class NativeEngine:
         else:
             first = torch.zeros(len(unique), dtype=torch.long)  # a row that holds each unique prompt
             first[inverse] = torch.arange(len(tokens))
-        cache = KVCache(self.model.cfg, len(unique), slots, device=device)
+        cache = KVCache(self.model.cfg, len(unique), slots, dtype=cache_dtype(self.model, device), device=device)
         logits = self.model(unique.to(device), positions[first].to(device), cache, 0, mask[first].to(device),
                             last_only=True)[:, -1].float().cpu()  # (U, V)
         if inverse is None:
@@ -209,9 +224,13 @@ class NativeEngine:
         uniforms = None
         if bool(sampled.any()):
             uniforms = torch.rand(len(rows.index), generator=self.generator)
-            for r, original in enumerate(rows.index.tolist()):
-                if generators[original] is not None:
-                    uniforms[r] = torch.rand(1, generator=generators[original])[0]
+            own = [generators[original] for original in rows.index.tolist()]
+            if all(g is not None for g in own):  # every row seeded (RL, votes): one cat, not B writes
+                uniforms = torch.cat([torch.rand(1, generator=g) for g in own])
+            else:
+                for r, g in enumerate(own):
+                    if g is not None:
+                        uniforms[r] = torch.rand(1, generator=g)[0]
         token = sample_next(logits, rows.temperature, rows.top_k, rows.top_p, uniforms)
         if forced is not None and bool(rows.min_reasoning.any()):
             token = self._extend_reasoning(token, rows, extension, forced)

@@ -39,8 +39,29 @@ def sample_next(
     greedy = logits.argmax(dim=-1)
     if uniforms is None:
         return greedy
+    # The inverse-CDF walk visits tokens in descending probability, so a draw below the top
+    # token's probability picks the argmax (top-k and top-p only raise that probability). A
+    # confident model's draws nearly all stop there, so only the other rows pay for sorting the
+    # vocabulary (the sort was most of the sampler's cost). The margin covers rounding, so each
+    # row gets the token the full walk gives it; so does walking every row whose top is tied
+    # (the sort may order tied tokens otherwise than argmax does).
+    scaled = logits / temperature.clamp_min(1e-6).unsqueeze(1)
+    gap = scaled - scaled.max(dim=-1, keepdim=True).values
+    top_prob = 1.0 / gap.exp().sum(dim=-1)
+    tied = (gap == 0).sum(dim=-1) > 1
+    walk = (temperature > 0) & ((uniforms.to(top_prob.dtype) >= top_prob * (1 - 1e-5)) | tied)
+    if not bool(walk.any()):
+        return greedy
+    rows = walk.nonzero().squeeze(1)
+    token = greedy.clone()
+    token[rows] = inverse_cdf(logits[rows], temperature[rows], top_k[rows], top_p[rows], uniforms[rows])
+    return token
+
+
+def inverse_cdf(logits, temperature, top_k, top_p, uniforms) -> torch.Tensor:
+    """The token each row's uniform draw lands on, walking the filtered distribution in
+    descending probability. (B,) long."""
     probs, order = filter_logits(logits, temperature, top_k, top_p)
     cdf = probs.cumsum(dim=-1)
     idx = torch.searchsorted(cdf, uniforms.unsqueeze(1).to(cdf.dtype) * cdf[:, -1:]).clamp_max(logits.shape[1] - 1)
-    sampled = order.gather(1, idx).squeeze(1)
-    return torch.where(temperature > 0, sampled, greedy)
+    return order.gather(1, idx).squeeze(1)

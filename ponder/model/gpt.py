@@ -41,6 +41,15 @@ def decode_attention(q, k, v, mask):
     return (scores.softmax(-1) @ v).view(B, H, 1, hd)
 
 
+def cache_dtype(model: nn.Module, device: torch.device) -> torch.dtype:
+    """The dtype a KV cache should hold for `model` here: autocast's when it is on, so attention
+    reads the cache as it is instead of casting every slot to bf16 at every decode step and layer
+    (on a CPU that cast cost more than the bf16 matmuls saved); else the weights' own."""
+    if torch.is_autocast_enabled(device.type):
+        return torch.get_autocast_dtype(device.type)
+    return next(model.parameters()).dtype
+
+
 class KVCache:
     """Preallocated keys/values for every layer: (n_layers, B, n_kv_heads, max_len, head_dim).
     Writing in place avoids the per-step concatenation that makes growing caches quadratic."""
@@ -49,6 +58,18 @@ class KVCache:
         shape = (cfg.n_layers, batch, cfg.n_kv_heads, max_len, cfg.head_dim)
         self.k = torch.zeros(shape, dtype=dtype, device=device)
         self.v = torch.zeros(shape, dtype=dtype, device=device)
+
+    @property
+    def length(self) -> int:
+        return self.k.shape[3]
+
+    def grow(self, length: int) -> None:
+        """Room for `length` slots per row, keeping what is written."""
+        for name in ("k", "v"):
+            old = getattr(self, name)
+            new = old.new_zeros(*old.shape[:3], length, old.shape[4])
+            new[:, :, :, : old.shape[3]] = old
+            setattr(self, name, new)
 
     def keep_rows(self, rows: torch.Tensor) -> None:
         """Drop finished sequences from the batch so later steps do not compute them."""
@@ -98,8 +119,11 @@ class Block(nn.Module):
         elif cache is not None:
             cache.k[layer, :, :, start : start + T] = k
             cache.v[layer, :, :, start : start + T] = v
-            k = cache.k[layer, :, :, : start + T]
-            v = cache.v[layer, :, :, : start + T]
+            # Keys up to the mask's width: a decode step may attend over the whole cache, slots
+            # past `start` masked, because a whole layer is contiguous and a slice of it is not.
+            width = mask.shape[-1] if mask is not None else start + T
+            k = cache.k[layer, :, :, :width]
+            v = cache.v[layer, :, :, :width]
         gqa = cfg.n_kv_heads != cfg.n_heads
         if mask is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=T > 1, enable_gqa=gqa)

@@ -4,9 +4,11 @@ import pytest
 import torch
 
 from ponder.engine.base import SamplingParams
-from ponder.engine.native import NativeEngine
+from ponder.devices import autocast
+from ponder.engine.native import CACHE_GROWTH, NativeEngine
 from ponder.errors import UserError
 from ponder.model.chat import Message, encode_prompt
+from ponder.model.gpt import cache_dtype
 
 PROMPTS = [
     "What is 347 * 29?",
@@ -116,6 +118,31 @@ def test_logprobs_are_the_models_own(engine, tiny_model, tok):
         logp = tiny_model(ids).log_softmax(-1)[0, len(prompt) - 1 : -1]
     expected = logp.gather(1, torch.tensor(c.token_ids)[:, None]).squeeze(1)
     torch.testing.assert_close(torch.tensor(c.logprobs), expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_logprobs_stay_the_models_own_as_the_cache_grows(engine, tiny_model, tok, precision):
+    """80 tokens make the KV cache grow past its first allocation twice (it grows by
+    CACHE_GROWTH slots, attending over the whole of it with the unwritten slots masked). Under
+    bf16 autocast the cache holds bf16, and the full forward is bf16 too, so the tolerance is bf16's."""
+    assert 80 > 2 * CACHE_GROWTH
+    prompt = encode_prompt(tok, [Message("user", "Compute 12 + 7.")])
+    with autocast(torch.device("cpu"), precision):
+        c = ask(engine, ["Compute 12 + 7."], ignore_eos=True, max_completion_tokens=80, logprobs=True,
+                temperature=1.0, seed=3)[0]
+        with torch.no_grad():
+            logp = tiny_model(torch.tensor([prompt + list(c.token_ids)])).float().log_softmax(-1)[0, len(prompt) - 1 : -1]
+    assert c.completion_tokens == 80
+    expected = logp.gather(1, torch.tensor(c.token_ids)[:, None]).squeeze(1)
+    tolerance = 1e-4 if precision == "fp32" else 0.1
+    torch.testing.assert_close(torch.tensor(c.logprobs), expected, atol=tolerance, rtol=tolerance)
+
+
+def test_the_kv_cache_takes_autocasts_dtype(tiny_model):
+    cpu = torch.device("cpu")
+    assert cache_dtype(tiny_model, cpu) == torch.float32
+    with autocast(cpu, "bf16"):
+        assert cache_dtype(tiny_model, cpu) == torch.bfloat16
 
 
 def test_control_tokens_never_appear_in_completions(engine, tok):

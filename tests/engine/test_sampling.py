@@ -1,7 +1,7 @@
 import torch
 from hypothesis import given, settings, strategies as st
 
-from ponder.engine.sampling import filter_logits, sample_next
+from ponder.engine.sampling import filter_logits, inverse_cdf, sample_next
 
 
 @settings(max_examples=200, deadline=None)
@@ -44,3 +44,20 @@ def test_top_k_one_is_greedy():
     logits = torch.randn(5, 30)
     out = sample_next(logits, torch.ones(5), torch.ones(5, dtype=torch.long), torch.ones(5), torch.rand(5))
     assert (out == logits.argmax(-1)).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(min_value=0, max_value=2**31 - 1), st.sampled_from([0.0, 2.0, 8.0, 20.0]))
+def test_skipping_the_sort_picks_the_token_the_full_walk_picks(seed, sharpness):
+    """Rows whose draw falls under the top token's probability skip the vocabulary sort; every
+    row must still get exactly the token the full inverse-CDF walk gives it."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(64, 50, generator=g) * sharpness
+    logits[:, 7] = float("-inf")  # a banned token
+    temperature = torch.rand(64, generator=g) * 1.5
+    temperature[:4] = 0.0  # greedy rows
+    top_k = torch.randint(0, 6, (64,), generator=g)
+    top_p = torch.where(torch.rand(64, generator=g) < 0.5, torch.ones(64), torch.rand(64, generator=g))
+    uniforms = torch.rand(64, generator=g)
+    walked = torch.where(temperature > 0, inverse_cdf(logits, temperature, top_k, top_p, uniforms), logits.argmax(-1))
+    assert torch.equal(sample_next(logits, temperature, top_k, top_p, uniforms), walked)
