@@ -24,10 +24,28 @@ def rotary_table(cfg: ModelConfig, device=None) -> tuple[torch.Tensor, torch.Ten
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    # x (B, H, T, hd); cos/sin (B, 1, T, hd) or (T, hd)
+    # x (B, H, T, hd); cos/sin (B, 1, T, hd) or (T, hd). In x's dtype (as HF Llama does): under
+    # bf16 autocast, fp32 tables would turn q and k, and every op after them, back into fp32.
     half = x.shape[-1] // 2
     rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
-    return x * cos + rotated * sin
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Causal self-attention over whole sequences (training). q (B, H, T, hd); k, v (B, Hkv, T, hd).
+    In bf16 on a CPU, two batched matmuls and a softmax take half the time of the CPU flash
+    kernel, forward and backward (bench: 17 against 36 ms for 16 x 250 tokens); in fp32 and on
+    GPUs the flash kernel is the faster."""
+    gqa = k.shape[1] != q.shape[1]
+    if q.dtype != torch.bfloat16 or q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+    B, H, T, hd = q.shape
+    group = H // k.shape[1]
+    folded = (q * hd**-0.5).reshape(B, k.shape[1], group * T, hd)  # query heads sharing a kv head, as rows
+    scores = folded @ k.transpose(-1, -2)  # (B, Hkv, G*T, T)
+    causal = torch.ones(T, T, dtype=torch.bool, device=q.device).tril().repeat(group, 1)
+    scores = scores.masked_fill(~causal, float("-inf"))
+    return (scores.softmax(-1).to(v.dtype) @ v).view(B, H, T, hd)
 
 
 def decode_attention(q, k, v, mask):
@@ -67,8 +85,9 @@ class KVCache:
         """Room for `length` slots per row, keeping what is written."""
         for name in ("k", "v"):
             old = getattr(self, name)
-            new = old.new_zeros(*old.shape[:3], length, old.shape[4])
+            new = old.new_empty(*old.shape[:3], length, old.shape[4])
             new[:, :, :, : old.shape[3]] = old
+            new[:, :, :, old.shape[3] :] = 0  # masked slots still meet a zero softmax weight: keep them finite
             setattr(self, name, new)
 
     def keep_rows(self, rows: torch.Tensor) -> None:
@@ -125,8 +144,10 @@ class Block(nn.Module):
             k = cache.k[layer, :, :, :width]
             v = cache.v[layer, :, :, :width]
         gqa = cfg.n_kv_heads != cfg.n_heads
-        if mask is None:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=T > 1, enable_gqa=gqa)
+        if mask is None and T > 1:
+            y = causal_attention(q, k, v)
+        elif mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, enable_gqa=gqa)
         elif T == 1:
             y = decode_attention(q, k, v, mask)
         else:

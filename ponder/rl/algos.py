@@ -115,7 +115,11 @@ AGGREGATIONS: dict[str, Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor
 
 def token_entropy(logits: torch.Tensor) -> torch.Tensor:
     """(..., V) logits -> (...) entropy of softmax(logits) in nats; differentiable."""
-    logp = torch.log_softmax(logits, dim=-1)
+    return entropy_of(torch.log_softmax(logits, dim=-1))
+
+
+def entropy_of(logp: torch.Tensor) -> torch.Tensor:
+    """(..., V) normalised log-probabilities -> (...) their entropy in nats; differentiable."""
     return -(logp.exp() * logp).sum(-1)
 
 

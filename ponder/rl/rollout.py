@@ -16,7 +16,7 @@ import torch
 from ponder.engine.base import Completion, SamplingParams
 from ponder.engine.native import NativeEngine
 from ponder.model.chat import Message
-from ponder.rl.algos import token_entropy
+from ponder.rl.algos import entropy_of
 from ponder.tasks.base import Problem, rng_for
 from ponder.tasks.mix import HELD_OUT_BASE, sample_mix
 
@@ -88,9 +88,10 @@ def token_logprobs(model, tokens: torch.Tensor, temperature: float = 1.0, chunk:
         width = int(widths[lo : lo + chunk].max()) if widths is not None else full
         part = tokens[lo : lo + chunk, :width]
         logits = model(part[:, :-1]).float() / temperature  # (b, width-1, V)
-        logp = torch.log_softmax(logits, dim=-1).gather(-1, part[:, 1:, None]).squeeze(-1)
+        every = torch.log_softmax(logits, dim=-1)  # (b, width-1, V), shared with the entropy
+        logp = every.gather(-1, part[:, 1:, None]).squeeze(-1)
         out.append(torch.nn.functional.pad(logp, (0, full - width)))
         if entropy:
-            values = token_entropy(logits if entropy_grad else logits.detach())
+            values = entropy_of(every if entropy_grad else every.detach())
             entropies.append(torch.nn.functional.pad(values, (0, full - width)))
     return (torch.cat(out), torch.cat(entropies)) if entropy else torch.cat(out)

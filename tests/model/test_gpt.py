@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from ponder.model.config import ModelConfig
-from ponder.model.gpt import GPT, KVCache
+from ponder.model.gpt import GPT, KVCache, causal_attention
 from tests.conftest import tiny_config
 
 
@@ -38,3 +38,20 @@ def test_grouped_query_attention_shapes(tok):
 def test_invalid_shapes_are_rejected(bad, message):
     with pytest.raises(ValueError, match=message):
         ModelConfig(**{**dict(vocab_size=100, dim=64, n_heads=4, n_kv_heads=2), **bad})
+
+
+def test_bf16_cpu_attention_matches_the_flash_kernel_forward_and_backward():
+    """On a CPU, bf16 causal attention takes the matmul path (the query heads folded onto their kv
+    head); it must agree with fp32 scaled_dot_product_attention within bf16's precision."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, h, 9, 16, generator=g) for h in (4, 2, 2))
+    grad = torch.randn(2, 4, 9, 16, generator=g)
+    results = []
+    for dtype in (torch.float32, torch.bfloat16):
+        leaves = [t.detach().to(dtype).requires_grad_() for t in (q, k, v)]
+        out = causal_attention(*leaves) if dtype == torch.bfloat16 else torch.nn.functional.scaled_dot_product_attention(
+            *leaves, is_causal=True, enable_gqa=True)
+        out.backward(grad.to(dtype))
+        results.append([out.float(), *(t.grad.float() for t in leaves)])
+    for reference, fast in zip(*results):
+        torch.testing.assert_close(fast, reference, atol=0.05, rtol=0.05)
