@@ -55,13 +55,16 @@ def _save(plt, fig, ax, out: Path) -> Path:
 def rl_compute_plot(rows: Sequence[dict], run: Path, hardest: int) -> Path:
     evals = [r for r in rows if "heldout_pass1" in r and r.get("flops", 0) > 0]
     start = next((r for r in rows if r.get("step") == 0 and "heldout_pass1" in r), None)
-    plt, fig, ax = _axes("held-out pass@1 (greedy, effort high) against RL training compute",
+    plt, fig, ax = _axes("held-out pass@1 (effort high) against RL training compute",
                          "cumulative training FLOPs (rollouts + updates; log)", "held-out pass@1 (%)")
     key = f"heldout_pass1_d{hardest}"
-    for name, label in (("heldout_pass1", "task mix"), (key, f"difficulty {hardest}")):
-        xs = [r["flops"] for r in evals]
-        ys = [100 * r[name] for r in evals if name in r]
-        ax.plot(xs[: len(ys)], ys, "o-", label=label)
+    lines = [("heldout_pass1", "task mix, greedy", "o-"), (key, f"difficulty {hardest}, greedy", "o-"),
+             ("heldout_pass1_sampled", "task mix, sampled", "s--"), (f"{key}_sampled", f"difficulty {hardest}, sampled", "s--")]
+    for name, label, style in lines:
+        points = [(r["flops"], 100 * r[name]) for r in evals if name in r]
+        if not points:
+            continue  # runs without sampled evals (eval_samples 0, or older runs)
+        ax.plot(*zip(*points), style, label=label)
         if start is not None and name in start:
             ax.axhline(100 * start[name], ls=":", lw=1, color=ax.lines[-1].get_color())
     ax.set_xscale("log")

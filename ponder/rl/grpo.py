@@ -26,7 +26,7 @@ from ponder.errors import UserError
 from ponder.model.checkpoint import load_checkpoint, save_checkpoint
 from ponder.perf import measure_matmul_peak
 from ponder.rl import distributed
-from ponder.rl.heldout import pass_at_1
+from ponder.rl.heldout import pass_at_1, sampled_pass_at_1
 from ponder.rl.rewards import RewardSet
 from ponder.rl.rl_config import RLConfig
 from ponder.rl.step import rollout, update
@@ -43,14 +43,25 @@ def eval_tokens(cfg: RLConfig) -> int:
 
 
 def evaluate(model, tok, cfg: RLConfig) -> dict[str, float]:
-    """Held-out pass@1 at effort high (greedy, no budget) on the mix and on the hardest level."""
+    """Held-out pass@1 at effort high (no budget) on the mix and on the hardest level: greedy, and
+    with `eval_samples`, of samples at the rollout temperature. RL trains the sampled policy; a
+    step that only makes it pick the greedy answer more often moves the sampled figure alone."""
     model.eval()
     engine = NativeEngine(model, tok, max_batch=cfg.rollout_batch)
     params = SamplingParams(max_completion_tokens=eval_tokens(cfg))
-    mix = pass_at_1(engine, held_out_set(cfg.eval_problems, families=cfg.eval_families), params)
-    hard = pass_at_1(engine, held_out_set(cfg.eval_problems, cfg.eval_difficulty, families=cfg.eval_families), params)
-    return {"heldout_pass1": round(mix["all"], 4), f"heldout_pass1_d{cfg.eval_difficulty}": round(hard["all"], 4),
-            "heldout_reasoning_tokens": round(mix["reasoning_tokens"], 1)}
+    hardest = f"heldout_pass1_d{cfg.eval_difficulty}"
+    sets = {"heldout_pass1": held_out_set(cfg.eval_problems, families=cfg.eval_families),
+            hardest: held_out_set(cfg.eval_problems, cfg.eval_difficulty, families=cfg.eval_families)}
+    out = {}
+    for key, problems in sets.items():
+        greedy = pass_at_1(engine, problems, params)
+        out[key] = round(greedy["all"], 4)
+        if key == "heldout_pass1":
+            out["heldout_reasoning_tokens"] = round(greedy["reasoning_tokens"], 1)
+        if cfg.eval_samples:
+            sampled = sampled_pass_at_1(engine, problems, cfg.eval_samples, cfg.temperature, eval_tokens(cfg))
+            out[f"{key}_sampled"] = round(sampled["all"], 4)
+    return out
 
 
 def start_policy(cfg: RLConfig, run: RunDir, resume: bool, d: distributed.Dist):

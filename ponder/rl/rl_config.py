@@ -69,6 +69,8 @@ class RLConfig:
     eval_every: int = field(15, "held-out pass@1 every N steps (0 = only at the start and end)")
     eval_problems: int = field(200, "held-out problems (a fixed set) per evaluation")
     eval_difficulty: int = field(5, "the level whose held-out pass@1 is tracked separately (the hardest)")
+    eval_samples: int = field(4, "also score this many samples per held-out problem at the rollout temperature "
+                              "(sampled pass@1, what RL trains; 0 = greedy only)")
     test_time_problems: int = field(100, "held-out problems for the end-of-run test-time compute figure (0 = skip it)")
     tensorboard: bool = field(True, "also write TensorBoard event files to the run directory (if tensorboard is installed)")
     checkpoint_every: int = field(5, "save a resumable checkpoint every N steps")
@@ -103,8 +105,10 @@ class RLConfig:
             raise ValueError(f"clip_low must be in [0, 1) and clip_high >= 0, got {self.clip_low}, {self.clip_high}")
         if self.test_time_problems < 0:
             raise ValueError(f"test_time_problems must be >= 0, got {self.test_time_problems}")
-        if min(self.kl_coef, self.entropy_coef, self.overlong_cache, self.eval_every, self.warmup_steps) < 0:
-            raise ValueError("kl_coef, entropy_coef, overlong_cache, eval_every and warmup_steps must be >= 0")
+        if min(self.kl_coef, self.entropy_coef, self.overlong_cache, self.eval_every, self.warmup_steps,
+               self.eval_samples) < 0:
+            raise ValueError("kl_coef, entropy_coef, overlong_cache, eval_every, warmup_steps and eval_samples "
+                             "must be >= 0")
         if len(self.rewards) != len(self.reward_weights) or not self.rewards:
             raise ValueError(f"rewards and reward_weights must be non-empty and the same length, got "
                              f"{len(self.rewards)} and {len(self.reward_weights)}")

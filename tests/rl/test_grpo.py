@@ -50,6 +50,8 @@ def test_a_run_logs_every_metric_and_writes_a_final_model_and_figures(tmp_path):
     rows = metrics(tmp_path / "run")
     assert [r["step"] for r in rows] == [0, 1, 2]
     assert {"heldout_pass1", "heldout_pass1_d5", "heldout_reasoning_tokens"} <= set(rows[0])
+    # eval_samples (4 by default): pass@1 of samples at the rollout temperature, beside greedy's.
+    assert all(0 <= rows[0][k] <= 1 for k in ("heldout_pass1_sampled", "heldout_pass1_d5_sampled"))
     assert {"reward", "reward_correctness", "reward_format", "reasoning_tokens", "kept", "revise_share", "flops",
             "tokens_per_s", "step_time_s", "lr"} <= set(rows[1])
     assert "heldout_pass1" in rows[-1]  # the end is always evaluated
