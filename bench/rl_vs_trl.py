@@ -1,8 +1,9 @@
 """RL step speed and time to accuracy: ponder's `train_rl` vs TRL's `GRPOTrainer`, one run, same CPU.
 
 Both start from the same warm-started model, the bundled one unless `--init-from DIR` (TRL
-trains its `ponder export --format hf` copy), and see the same problems in the same order (`step_problems(seed, step, P)` of the RL recipe's
-training families, rendered by the model's chat template), with the same group size, batch (P
+trains its `ponder export --format hf` copy), and see the same problems in the same order
+(`step_problems(seed, step, P)` of the RL recipe's training families, rendered by the model's
+chat template), with the same group size, batch (P
 prompts x G samples), max completion length, temperature, learning rate (constant), AdamW
 betas/weight decay, gradient clip, optimizer updates per rollout batch, and loss: Dr.GRPO
 advantages (no std scaling),
