@@ -111,7 +111,7 @@ def rl_config(args, out_dir: Path) -> RLConfig:
         rewards=REWARDS, reward_weights=WEIGHTS,
         steps=args.steps, lr=args.lr, warmup_steps=0,  # TRL: constant schedule (its warm-up starts at lr 0)
         updates_per_step=args.updates_per_step, grad_clip=1.0,
-        eval_every=args.eval_every, eval_problems=args.eval_problems,
+        eval_every=args.eval_every, eval_problems=args.eval_problems, eval_samples=0,  # TRL is scored greedy only
         checkpoint_every=args.steps, keep_checkpoints=1, threads=args.threads, precision=args.precision,
     )
 
