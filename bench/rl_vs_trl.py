@@ -94,7 +94,7 @@ def parse_args() -> argparse.Namespace:
     if args.steps < 1 or args.eval_every < 1:
         p.error("--steps and --eval-every must be at least 1")
     try:
-        resolve_checkpoint(args.init_from)
+        args.start_from = resolve_checkpoint(args.init_from)  # the directory both trainers load
     except UserError as e:
         p.error(f"--init-from: {e}")
     return args
@@ -197,11 +197,10 @@ def run_trl(args, cfg: RLConfig, work: Path, start_acc: float) -> dict:
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    start_from = resolve_checkpoint(args.init_from)
-    hf_dir = export_hf(start_from, work / "hf")
+    hf_dir = export_hf(args.start_from, work / "hf")
     model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32)
     hf_tok = AutoTokenizer.from_pretrained(hf_dir)
-    scorer, tok = load_checkpoint(start_from)  # a ponder model to load TRL's weights into for evaluation
+    scorer, tok = load_checkpoint(args.start_from)  # a ponder model to load TRL's weights into for evaluation
     start = {k: v.clone() for k, v in scorer.state_dict().items()}
     load_hf_into_ponder(model, scorer)  # the round trip must be exact, or the accuracies are not comparable
     if any(not torch.equal(v, scorer.state_dict()[k]) for k, v in start.items()):

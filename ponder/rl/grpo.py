@@ -48,18 +48,17 @@ def evaluate(model, tok, cfg: RLConfig) -> dict[str, float]:
     step that only makes it pick the greedy answer more often moves the sampled figure alone."""
     model.eval()
     engine = NativeEngine(model, tok, max_batch=cfg.rollout_batch)
-    params = SamplingParams(max_completion_tokens=eval_tokens(cfg))
-    hardest = f"heldout_pass1_d{cfg.eval_difficulty}"
+    tokens = eval_tokens(cfg)
     sets = {"heldout_pass1": held_out_set(cfg.eval_problems, families=cfg.eval_families),
-            hardest: held_out_set(cfg.eval_problems, cfg.eval_difficulty, families=cfg.eval_families)}
-    out = {}
-    for key, problems in sets.items():
-        greedy = pass_at_1(engine, problems, params)
-        out[key] = round(greedy["all"], 4)
-        if key == "heldout_pass1":
-            out["heldout_reasoning_tokens"] = round(greedy["reasoning_tokens"], 1)
-        if cfg.eval_samples:
-            sampled = sampled_pass_at_1(engine, problems, cfg.eval_samples, cfg.temperature, eval_tokens(cfg))
+            f"heldout_pass1_d{cfg.eval_difficulty}": held_out_set(cfg.eval_problems, cfg.eval_difficulty,
+                                                                   families=cfg.eval_families)}
+    greedy = {key: pass_at_1(engine, problems, SamplingParams(max_completion_tokens=tokens))
+              for key, problems in sets.items()}
+    out = {key: round(result["all"], 4) for key, result in greedy.items()}
+    out["heldout_reasoning_tokens"] = round(greedy["heldout_pass1"]["reasoning_tokens"], 1)
+    if cfg.eval_samples:
+        for key, problems in sets.items():
+            sampled = sampled_pass_at_1(engine, problems, cfg.eval_samples, cfg.temperature, tokens)
             out[f"{key}_sampled"] = round(sampled["all"], 4)
     return out
 
