@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -21,6 +22,8 @@ from ponder.errors import UserError
 
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["fp32", "bf16"]
+# The x86 flags that mean bf16 matmuls run in hardware; without one, torch emulates them.
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 
 
 def resolve_device(name: str) -> torch.device:
@@ -51,3 +54,30 @@ def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work, so wall-clock timings measure it."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def cpu_flags(cpuinfo: str) -> frozenset[str]:
+    """The feature flags of /proc/cpuinfo's first `flags` line (x86 Linux); empty when it has none."""
+    for line in cpuinfo.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == "flags":
+            return frozenset(value.split())
+    return frozenset()
+
+
+def emulated_bf16_warning(device: torch.device, precision: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """A warning when bf16 is asked for on an x86 CPU that has no bf16 matmul instructions: torch
+    then emulates them, and a whole run gets several times slower than fp32 instead of faster.
+    None when bf16 is native, on a GPU, in fp32, or where the flags cannot be read (not Linux,
+    not x86): no warning rather than a wrong one."""
+    if precision != "bf16" or device.type != "cpu":
+        return None
+    try:
+        flags = cpu_flags(cpuinfo.read_text())
+    except OSError:
+        return None
+    if not flags or flags & NATIVE_BF16_FLAGS:
+        return None
+    return ("warning: --precision bf16 on a CPU without bf16 matmul instructions (neither avx512_bf16 nor "
+            "amx_bf16 is in /proc/cpuinfo): torch emulates them, which is several times slower than fp32 "
+            "(see the README's Benchmarks); --precision fp32 is the faster choice here")

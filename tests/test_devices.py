@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from ponder.cli import main
-from ponder.devices import autocast, resolve_device
+from ponder.devices import autocast, cpu_flags, emulated_bf16_warning, resolve_device
 from ponder.errors import UserError
 
 GPU = torch.cuda.is_available()
@@ -38,6 +38,29 @@ def test_bf16_autocast_runs_matmuls_in_bf16_and_fp32_leaves_them_alone():
         assert (a @ a).dtype == torch.float32
 
 
+AVX2_ONLY = "processor\t: 0\nflags\t\t: fpu sse2 avx fma avx2\nbugs\t\t: spectre_v1\n"
+ZEN4 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n"
+SAPPHIRE_RAPIDS = "processor\t: 0\nflags\t\t: avx2 avx512f amx_bf16 amx_tile\n"
+
+
+def test_cpu_flags_reads_the_flags_line_only():
+    assert cpu_flags(AVX2_ONLY) == {"fpu", "sse2", "avx", "fma", "avx2"}
+    assert cpu_flags("processor : 0\nFeatures : fp asimd bf16\n") == frozenset()  # arm64 names it otherwise
+
+
+@pytest.mark.parametrize("cpuinfo, warns", [(AVX2_ONLY, True), (ZEN4, False), (SAPPHIRE_RAPIDS, False),
+                                            ("processor : 0\n", False)])
+def test_bf16_on_a_cpu_without_bf16_instructions_is_warned_about(tmp_path, cpuinfo, warns):
+    path = tmp_path / "cpuinfo"
+    path.write_text(cpuinfo)
+    warning = emulated_bf16_warning(torch.device("cpu"), "bf16", path)
+    assert (warning is not None) == warns
+    if warns:
+        assert "--precision fp32" in warning and "avx512_bf16" in warning
+    assert emulated_bf16_warning(torch.device("cpu"), "fp32", path) is None
+    assert emulated_bf16_warning(torch.device("cpu"), "bf16", tmp_path / "missing") is None  # cannot tell: silent
+
+
 TINY_SFT = ["--dim", "32", "--n-layers", "1", "--n-heads", "2", "--n-kv-heads", "1", "--hidden-dim", "64",
             "--max-seq-len", "384", "--vocab-size", "320", "--batch-size", "4", "--eval-every", "0",
             "--eval-problems", "4", "--warmup-steps", "2", "--lr", "3e-3", "--threads", "1"]
@@ -54,8 +77,8 @@ def test_sft_then_rl_train_in_bf16_and_save_fp32_weights(tmp_path, device):
     losses = [r["loss"] for r in rows(tmp_path / "sft" / "metrics.jsonl")]
     assert sum(losses[-5:]) < 0.8 * sum(losses[:5])
     assert main(["train", "--stage", "rl", "--steps", "2", "--prompts-per-step", "4", "--group-size", "4",
-                 "--max-completion-tokens", "96", "--eval-problems", "4", "--test-time-problems", "0",
-                 "--min-difficulty", "2", "--max-difficulty", "3", "--tensorboard", "false", "--temperature", "1.5",
+                 "--max-completion-tokens", "96", "--eval-problems", "4", "--eval-samples", "0",
+                 "--test-time-problems", "0", "--min-difficulty", "2", "--max-difficulty", "3", "--tensorboard", "false", "--temperature", "1.5",
                  "--dynamic-sampling", "false", "--name", "rl", *flags]) == 0
     trained = rows(tmp_path / "rl" / "metrics.jsonl")[1:]
     assert sum(r["updates"] for r in trained) >= 2 and all(r["nonfinite_updates"] == 0 for r in trained)

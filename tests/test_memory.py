@@ -12,10 +12,17 @@ from ponder.memory import HeapTrimmer, release_freed_memory, resident_bytes
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and glibc's malloc_trim are Linux's")
 
 
+def touched_block(size: int) -> bytes:
+    """`size` bytes with every page written. Not `bytearray(size)`: that is calloc, which takes
+    fresh zero pages from mmap and leaves them unmapped until read or written, so the resident
+    size may not move at all."""
+    return b"\x01" * size
+
+
 @linux
 def test_resident_bytes_sees_memory_being_touched():
     before = resident_bytes()
-    block = bytearray(64 << 20)  # zero-filled: every page is touched
+    block = touched_block(64 << 20)
     assert resident_bytes() - before > 32 << 20
     del block
 
@@ -24,7 +31,7 @@ def test_resident_bytes_sees_memory_being_touched():
 def test_trims_only_after_growing_past_its_slack():
     trim = HeapTrimmer(slack=16 << 20)
     assert not trim()  # nothing grew yet
-    block = bytearray(64 << 20)
+    block = touched_block(64 << 20)
     assert trim()  # grew by 64 MB > 16 MB: trimmed, and the floor moves up to here
     assert not trim()
     del block

@@ -12,13 +12,14 @@ loses at most `checkpoint_every` steps and `--resume` continues exactly.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import torch
 
 from ponder.config import config_defaults, config_to_dict
-from ponder.devices import autocast, resolve_device, synchronize
+from ponder.devices import autocast, emulated_bf16_warning, resolve_device, synchronize
 from ponder.engine.base import SamplingParams
 from ponder.engine.native import NativeEngine
 from ponder.engine.spec import resolve_checkpoint
@@ -88,6 +89,9 @@ def train_rl(cfg: RLConfig, resume: bool = False, progress: bool = True) -> Path
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
     d = distributed.init_dist(device)
+    warning = emulated_bf16_warning(device, cfg.precision)
+    if warning and d.main:
+        print(warning, file=sys.stderr)
     try:
         model, tok = _train(cfg, resume, progress, d, device)
     finally:

@@ -9,6 +9,7 @@ carry on from its step; the data stream needs nothing else.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ponder.config import config_defaults, config_to_dict
-from ponder.devices import autocast, resolve_device, synchronize
+from ponder.devices import autocast, emulated_bf16_warning, resolve_device, synchronize
 from ponder.engine.base import SamplingParams
 from ponder.engine.native import NativeEngine
 from ponder.engine.spec import resolve_checkpoint
@@ -74,6 +75,9 @@ def train_sft(cfg: SFTConfig, resume: bool = False, progress: bool = True) -> Pa
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
+    warning = emulated_bf16_warning(device, cfg.precision)
+    if warning:
+        print(warning, file=sys.stderr)
     run = RunDir(Path(cfg.out_dir) / cfg.name)
     latest = run.start(config_to_dict(cfg), resume, defaults=config_defaults(SFTConfig))
     if latest is not None:
