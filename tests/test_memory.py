@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import platform
 import sys
 
@@ -12,11 +13,14 @@ from ponder.memory import HeapTrimmer, release_freed_memory, resident_bytes
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc and glibc's malloc_trim are Linux's")
 
 
-def touched_block(size: int) -> bytes:
-    """`size` bytes with every page written. Not `bytearray(size)`: that is calloc, which takes
-    fresh zero pages from mmap and leaves them unmapped until read or written, so the resident
-    size may not move at all."""
-    return b"\x01" * size
+def touched_block(size: int) -> mmap.mmap:
+    """`size` bytes of fresh pages, every one written. Not `bytearray(size)`: malloc may serve it
+    from a free block of the heap that is already resident (a long test session leaves some),
+    and then the resident size does not move at all."""
+    block = mmap.mmap(-1, size)
+    for offset in range(0, size, mmap.PAGESIZE):
+        block[offset] = 1
+    return block
 
 
 @linux
@@ -24,7 +28,7 @@ def test_resident_bytes_sees_memory_being_touched():
     before = resident_bytes()
     block = touched_block(64 << 20)
     assert resident_bytes() - before > 32 << 20
-    del block
+    block.close()
 
 
 @linux
@@ -34,7 +38,7 @@ def test_trims_only_after_growing_past_its_slack():
     block = touched_block(64 << 20)
     assert trim()  # grew by 64 MB > 16 MB: trimmed, and the floor moves up to here
     assert not trim()
-    del block
+    block.close()
     assert not HeapTrimmer(slack=1 << 40)()  # a slack no process reaches
 
 
