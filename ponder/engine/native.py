@@ -3,7 +3,7 @@ per-request reasoning budgets, stop conditions, sampling and logprobs.
 
 Every row's state (in reasoning or not, tokens used, finished) lives in tensors, so one decode
 step costs the same handful of ops whatever the batch size; rows that finish are dropped from
-the batch once half of it is done, so long stragglers do not drag the whole batch along.
+the batch once a quarter of it is done, so long stragglers do not drag the whole batch along.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ NO_BUDGET = 1 << 30
 # the fp32 one it replaces). The cache grows by this many slots at a time, so the masked tail
 # costs at most this much attention per step, and regrowing the cache is rare.
 CACHE_GROWTH = 32
+# Finished rows leave the batch once this share of it has finished. A finished row costs a full
+# row of every step until then, and dropping rows copies the cache; a quarter drew the same
+# tokens 10% faster than a half in RL rollouts (AVX2 CPU; an eighth and a sixteenth were no faster).
+COMPACT_SHARE = 0.25
 
 
 @dataclass
@@ -175,7 +179,7 @@ class NativeEngine:
                 break
             if j + 1 == steps:
                 break
-            if int(rows.finished.sum()) * 2 >= len(rows.finished) and len(rows.finished) >= 8:
+            if int(rows.finished.sum()) >= COMPACT_SHARE * len(rows.finished) and len(rows.finished) >= 8:
                 keep = (~rows.finished).nonzero().squeeze(1)
                 rows, token = rows.keep(keep), token[keep]
                 written = written[keep]
