@@ -59,7 +59,8 @@ def rl_compute_plot(rows: Sequence[dict], run: Path, hardest: int) -> Path:
                          "cumulative training FLOPs (rollouts + updates; log)", "held-out pass@1 (%)")
     key = f"heldout_pass1_d{hardest}"
     lines = [("heldout_pass1", "task mix, greedy", "o-"), (key, f"difficulty {hardest}, greedy", "o-"),
-             ("heldout_pass1_sampled", "task mix, sampled", "s--"), (f"{key}_sampled", f"difficulty {hardest}, sampled", "s--")]
+             ("heldout_pass1_sampled", "task mix, sampled", "s--"),
+             (f"{key}_sampled", f"difficulty {hardest}, sampled", "s--")]
     for name, label, style in lines:
         points = [(r["flops"], 100 * r[name]) for r in evals if name in r]
         if not points:
