@@ -28,7 +28,8 @@ NO_BUDGET = 1 << 30
 CACHE_GROWTH = 32
 # Finished rows leave the batch once this share of it has finished. A finished row costs a full
 # row of every step until then, and dropping rows copies the cache; a quarter drew the same
-# tokens 10% faster than a half in RL rollouts (AVX2 CPU; an eighth and a sixteenth were no faster).
+# tokens 10% faster than a half in RL rollouts (AVX2 CPU; an eighth and a sixteenth were no
+# faster: bench/compaction_share.py).
 COMPACT_SHARE = 0.25
 
 
