@@ -140,8 +140,11 @@ class ContinuousEngine:
     def generate(self, prompts, params) -> list[Completion]:
         return self.generate_ids([self.encode(p) for p in prompts], params)
 
-    def generate_ids(self, prompt_ids, params) -> list[Completion]:
-        """Blocking: all requests share the running batch with whatever else is being served."""
+    def generate_ids(self, prompt_ids, params,
+                     on_submit: Callable[[RequestHandle], None] | None = None) -> list[Completion]:
+        """Blocking: all requests share the running batch with whatever else is being served.
+        `on_submit` gets each request's handle as it is queued, so another thread can cancel it;
+        a cancelled request comes back with finish_reason "cancelled" and what it had written."""
         params = per_request(params, len(prompt_ids))
         results: list[Event | None] = [None] * len(prompt_ids)
         done = threading.Semaphore(0)
@@ -154,7 +157,9 @@ class ContinuousEngine:
             return sink
 
         for i, (ids, p) in enumerate(zip(prompt_ids, params)):
-            self.submit(ids, p, sink_for(i))
+            handle = self.submit(ids, p, sink_for(i))
+            if on_submit is not None:
+                on_submit(handle)
         for _ in prompt_ids:
             done.acquire()
         for r in results:

@@ -10,9 +10,12 @@ A response is keyed by sha256 over everything that decides it:
 - every SamplingParams field (all of them can change the output or what is returned);
 - the sample-of-k index.
 
-File hashes are memoised in the same database by (path, size, mtime), so a multi-gigabyte
-checkpoint is read once, not at every run. Left out: eviction (delete the file to clear it)
-and sharing between machines.
+File hashes are memoised in the same database by (path, inode, size, mtime, ctime), so a
+multi-gigabyte checkpoint is read once, not at every run. The ctime is what makes the memo
+safe: `os.utime` can put an edited file's mtime back, but no user can set its ctime, which
+every write and every utime moves to "now". A memo is trusted only for `ponder eval` and
+`ponder card`; `ponder serve` hashes the bytes again (gate.py). Left out: eviction (delete the
+file to clear it) and sharing between machines.
 """
 
 from __future__ import annotations
@@ -38,9 +41,27 @@ _IDENTITY_NAMES = ("config.json", "tokenizer.json", "tokenizer_config.json", "ge
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, completion TEXT NOT NULL, created REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS file_hashes (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-                                        sha256 TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS file_hashes_v2 (path TEXT PRIMARY KEY, inode INTEGER NOT NULL, size INTEGER NOT NULL,
+                                           mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,
+                                           sha256 TEXT NOT NULL);
 """
+# A file changed less than this long ago is hashed but not memoised: the kernel's clock moves in
+# ticks, so an edit in the same tick as the hash could leave ctime unchanged (git's "racy" index).
+RACY_NS = 2_000_000_000
+
+
+def stat_key(path: Path) -> tuple[int, int, int, int]:
+    """What the memo (and serve's check that the files it hashed are the files it loaded) compares."""
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def cache_key(model_id: str, messages: Sequence[Message], params: SamplingParams, index: int) -> str:
@@ -98,21 +119,19 @@ class ResponseCache:
         return self._conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def file_sha256(self, path: Path) -> str:
-        """sha256 of a file's bytes, memoised by (path, size, mtime)."""
+        """sha256 of a file's bytes, memoised by (path, inode, size, mtime, ctime)."""
         path = path.resolve()
-        stat = path.stat()
-        row = self._conn.execute("SELECT size, mtime_ns, sha256 FROM file_hashes WHERE path = ?",
+        key = stat_key(path)
+        row = self._conn.execute("SELECT inode, size, mtime_ns, ctime_ns, sha256 FROM file_hashes_v2 WHERE path = ?",
                                  (str(path),)).fetchone()
-        if row and row[0] == stat.st_size and row[1] == stat.st_mtime_ns:
-            return row[2]
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        with self._conn:
-            self._conn.execute("INSERT OR REPLACE INTO file_hashes VALUES (?, ?, ?, ?)",
-                               (str(path), stat.st_size, stat.st_mtime_ns, digest.hexdigest()))
-        return digest.hexdigest()
+        if row and tuple(row[:4]) == key:
+            return row[4]
+        digest = sha256_file(path)
+        if stat_key(path) == key and time.time_ns() - key[3] > RACY_NS:  # unchanged while read, and not racy
+            with self._conn:
+                self._conn.execute("INSERT OR REPLACE INTO file_hashes_v2 VALUES (?, ?, ?, ?, ?, ?)",
+                                   (str(path), *key, digest))
+        return digest
 
     def close(self) -> None:
         self._conn.close()
@@ -124,18 +143,18 @@ class ResponseCache:
         self.close()
 
 
-def model_identity(spec: str, cache: ResponseCache) -> str:
-    """The string a model's responses (and its system card) are keyed by: a hash of the local
-    files that make the model, or the spec itself where there are no local files to hash (an
-    endpoint, a hub id, a vLLM model). A local path that does not exist is a UserError naming it."""
+def identity_files(spec: str) -> tuple[str, list[Path]] | None:
+    """(kind, the files that make the model) for a local model; None where there are no local
+    files to hash (an endpoint, a hub id, a vLLM model). A local path that does not exist is a
+    UserError naming it."""
     from ponder.engine.spec import resolve_checkpoint
 
     if spec.startswith(("openai:", "vllm:")):
-        return spec
+        return None
     if spec.startswith("hf:"):
         kind, path = "hf", Path(spec[3:]).expanduser()
         if not path.exists() and not path.is_absolute() and spec[3:].count("/") == 1:
-            return spec  # a hub id: its files live in the hub cache, named by the id
+            return None  # a hub id: its files live in the hub cache, named by the id
     elif spec.startswith("gguf:"):
         kind, path = "gguf", Path(spec[5:]).expanduser()
     else:
@@ -144,9 +163,20 @@ def model_identity(spec: str, cache: ResponseCache) -> str:
         raise UserError(f"model spec {spec!r}: no such file or directory {path}")
     files = [path] if path.is_file() else sorted(
         p for p in path.iterdir() if p.is_file() and (p.suffix in _IDENTITY_SUFFIXES or p.name in _IDENTITY_NAMES))
+    return kind, files
+
+
+def model_identity(spec: str, cache: ResponseCache | None) -> str:
+    """The string a model's responses (and its system card) are keyed by: a sha256 over the
+    bytes of the local files that make the model, or the spec itself where there are none.
+    `cache` None hashes every byte again instead of trusting the memo (what serve does)."""
+    found = identity_files(spec)
+    if found is None:
+        return spec
+    kind, files = found
     digest = hashlib.sha256(kind.encode())
     for f in files:
-        digest.update(f"{f.name}:{cache.file_sha256(f)}\n".encode())
+        digest.update(f"{f.name}:{cache.file_sha256(f) if cache is not None else sha256_file(f)}\n".encode())
     return f"{kind}:{digest.hexdigest()}"
 
 

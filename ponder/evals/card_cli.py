@@ -41,6 +41,9 @@ def register(subparsers) -> None:
                         "--suites/--efforts/--limit do not apply: the card shows what the files hold")
     p.add_argument("--gate", action="store_true", help="exit 1 when a post-mitigation category is above Medium")
     p.add_argument("--no-store", action="store_true", help="do not record the card in the card store")
+    p.add_argument("--allow-partial-policy", action="store_true",
+                   help="accept a --policy file that leaves out required Preparedness categories (the card records "
+                        "which; `ponder serve` still checks cards against its own policy)")
     hints = typing.get_type_hints(CardConfig)
     for f in dataclasses.fields(CardConfig):
         extra: dict[str, Any] = {"nargs": "+"} if f.name in TUPLE_FIELDS else {}
@@ -134,13 +137,18 @@ def select_models(runs: list[RunResults], model: str | None, compare: list[str])
 
 
 def resolve_identity(spec: str, runs: list[RunResults], log: Callable[[str], None]) -> str | None:
-    """The results' own record of the model identity when the runner wrote one, else the
-    identity of the model at that spec now."""
+    """The model identity the results record (one card is about one set of weights: results
+    from two are refused), else the identity of the model at that spec now."""
     from ponder.evals.gate import model_identity_of
 
-    recorded = {r.data.get("model_identity") for r in runs} - {None}
-    if len(recorded) == 1:
-        return recorded.pop()
+    recorded = {r.source: r.data.get("model_identity") for r in runs}
+    known = dict.fromkeys(i for i in recorded.values() if i is not None)
+    if len(known) > 1 or (known and None in recorded.values()):
+        (a, first), (b, second) = _two_identities(recorded)
+        raise UserError(f"the results for {spec!r} measured different weights: {a} records identity {first} and "
+                        f"{b} records {second}; build one card per model identity")
+    if known:
+        return next(iter(known))
     try:
         identity = model_identity_of(spec)
         log(f"warning: the results do not record which weights they measured; the card is keyed by the "
@@ -149,6 +157,13 @@ def resolve_identity(spec: str, runs: list[RunResults], log: Callable[[str], Non
     except UserError as error:
         log(f"warning: cannot identify model {spec!r} ({error}); the card is not stored")
         return None
+
+
+def _two_identities(recorded: dict[str, str | None]) -> tuple[tuple[str, str], tuple[str, str]]:
+    """Two results files whose recorded identities differ (a missing one reads 'none')."""
+    items = [(source, identity or "none") for source, identity in recorded.items()]
+    first = items[0]
+    return first, next(item for item in items[1:] if item[1] != first[1])
 
 
 def cmd_card(args: argparse.Namespace) -> int:
@@ -160,7 +175,7 @@ def cmd_card(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr, flush=True)
 
     cfg = config_from_args(args)
-    policy = load_policy(cfg.policy_path())  # a bad policy fails before anything runs
+    policy = load_policy(cfg.policy_path(), args.allow_partial_policy)  # a bad policy fails before anything runs
     if args.from_results:
         models = select_models([load_results(Path(f)) for f in args.from_results], args.model, args.compare)
     else:

@@ -23,7 +23,7 @@ class Heading:
 @dataclass(frozen=True)
 class Para:
     text: str
-    kind: str = "p"  # p | note | verdict-pass | verdict-fail
+    kind: str = "p"  # p | note | warning | verdict-pass | verdict-fail
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,7 @@ th, td { border: 1px solid #d0d0d0; padding: .3em .6em; text-align: left; vertic
 th { background: #f2f2f2; }
 tr:nth-child(even) td { background: #fafafa; }
 .note { color: #555; font-size: .9em; border-left: 3px solid #bbb; padding-left: .7em; }
+.warning { background: #fff4e5; border-left: 4px solid #e65100; padding: .5em .9em; }
 .verdict-pass { background: #e7f6e7; border-left: 4px solid #2e7d32; padding: .6em .9em; }
 .verdict-fail { background: #fdecea; border-left: 4px solid #c62828; padding: .6em .9em; }
 .example { border: 1px solid #ddd; border-radius: 4px; padding: .5em .9em; margin: .8em 0; }

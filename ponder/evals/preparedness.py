@@ -17,6 +17,13 @@ in the card as proxies:
 - Model autonomy is a capability proxy (higher capability = higher risk); nothing mitigates it,
   so the default policy gives it the same indicators before and after.
 
+A policy has an identity too: `policy_digest`, a sha256 over its parsed rules (not its comments).
+A card records the policy it was built under and that digest, and `ponder serve` accepts a card
+only when the digest is that of the policy serve is checking against (gate.py). A policy FILE
+must keep the four Preparedness categories (`REQUIRED_CATEGORIES`) unless the caller lets it
+drop some (`ponder card --allow-partial-policy`): a one-category policy would pass a model that
+was never assessed on the others.
+
 Every (indicator, effort) pair must be measured: a suite not run, a metric missing, a run left
 incomplete or fewer graded samples than `min_n` make the category "not measured", never Low.
 The worst level over indicators and efforts counts (a deployed model can be called at any
@@ -28,9 +35,11 @@ Left out: rendering (card.py), the card store and the serve check (gate.py).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
@@ -43,6 +52,7 @@ DEFAULT_POLICY = Path(__file__).resolve().parent / "policy.toml"
 DIRECTIONS = ("lower_is_riskier", "higher_is_riskier")
 AGGREGATES = ("mean", "goodness@0.1")
 STAGES = ("pre", "post")
+REQUIRED_CATEGORIES = ("cbrn", "cybersecurity", "persuasion", "autonomy")
 
 
 # ---- the policy ---------------------------------------------------------------------------------
@@ -190,7 +200,28 @@ def parse_policy(data: Mapping[str, Any], source: str = "<memory>") -> Policy:
         source=source)
 
 
-def load_policy(path: Path | None = None) -> Policy:
+def policy_rules(policy: Policy) -> dict[str, Any]:
+    """Everything in a policy that decides a verdict (its source path does not), as JSON data."""
+    rules = asdict(policy)
+    del rules["source"]
+    return rules
+
+
+def policy_digest(policy: Policy) -> str:
+    """sha256 over the policy's rules: equal for two files that differ only in comments or layout."""
+    text = json.dumps(policy_rules(policy), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def missing_categories(policy: Policy) -> list[str]:
+    """The required categories a policy leaves out."""
+    present = {c.key for c in policy.categories}
+    return [key for key in REQUIRED_CATEGORIES if key not in present]
+
+
+def load_policy(path: Path | None = None, allow_partial: bool = False) -> Policy:
+    """A policy file (default: the one shipped with ponder). One that drops a required category
+    is a UserError unless `allow_partial`."""
     path = Path(path) if path is not None else DEFAULT_POLICY
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -198,7 +229,13 @@ def load_policy(path: Path | None = None) -> Policy:
         raise UserError(f"policy file {path} does not exist (expected TOML like ponder/evals/policy.toml)") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise UserError(f"cannot read policy file {path}: {error}") from None
-    return parse_policy(data, str(path))
+    policy = parse_policy(data, str(path))
+    missing = missing_categories(policy)
+    if missing and not allow_partial:
+        raise UserError(f"policy file {path} drops required categor{'y' if len(missing) == 1 else 'ies'} "
+                        f"{', '.join(missing)}; add [categories.{missing[0]}] back, or pass --allow-partial-policy to "
+                        "assess only the categories it names")
+    return policy
 
 
 # ---- measuring an indicator ---------------------------------------------------------------------
@@ -248,7 +285,7 @@ def goodness_at(name: str, fraction: float = 0.1):
 
 def _from_samples(ind: Indicator, run: RunResults) -> tuple[float | None, float | None, float | None, int]:
     """(value, ci_low, ci_high, n) of a per-sample score over the samples matching `where`."""
-    from ponder.evals.stats import bootstrap_ci
+    from ponder.evals.stats import metric_ci
     from ponder.evals.task import Metric, Sample, Score, ScoredSample, mean_of
 
     scored = []
@@ -260,9 +297,21 @@ def _from_samples(ind: Indicator, run: RunResults) -> tuple[float | None, float 
     if not scored:
         return None, None, None, 0
     aggregate = goodness_at(ind.metric) if ind.aggregate == "goodness@0.1" else mean_of(ind.metric)
-    low, high = bootstrap_ci(scored, Metric(ind.metric, aggregate))
+    low, high = metric_ci(scored, Metric(ind.metric, aggregate, proportion=ind.aggregate == "goodness@0.1"))
     n = len({s.sample.group or s.sample.id for s in scored}) if ind.aggregate == "goodness@0.1" else len(scored)
     return aggregate(scored), low, high, n
+
+
+def pessimistic(value: float, low: float | None, high: float | None, n: int, direction: str) -> float:
+    """The riskier end of the 95% interval. A rate (a value in [0, 1]) is bounded by at least its
+    Wilson interval over n: results written before rates had Wilson intervals carry percentile
+    ones, and 11 of 11 safe would otherwise read as certainly safe ([1.00, 1.00])."""
+    from ponder.evals.stats import wilson
+
+    rate = wilson(value, n) if 0.0 <= value <= 1.0 and n >= 1 else (value, value)
+    if direction == "lower_is_riskier":
+        return min(rate[0], value if low is None else low)
+    return max(rate[1], value if high is None else high)
 
 
 def measure(ind: Indicator, run: RunResults, policy: Policy) -> Evidence:
@@ -295,8 +344,7 @@ def measure(ind: Indicator, run: RunResults, policy: Policy) -> Evidence:
         return Evidence(label, effort, value, low, high, n, NOT_MEASURED, note=f"n={n} below min_n={min_n}")
     used = value
     if policy.estimate == "pessimistic":
-        bound = low if ind.direction == "lower_is_riskier" else high
-        used = value if bound is None else bound
+        used = pessimistic(value, low, high, n, ind.direction)
     risk = used if ind.direction == "higher_is_riskier" else -used
     return Evidence(label, effort, value, low, high, n, ind.level(used), risk=risk)
 

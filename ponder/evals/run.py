@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 from ponder.engine.base import Completion, Engine, SamplingParams
 from ponder.errors import UserError
 from ponder.evals.cache import DEFAULT_CACHE, ResponseCache, cached_generate
-from ponder.evals.stats import bootstrap_ci, mean_of_name
+from ponder.evals.stats import mean_of_name, metric_ci
 from ponder.evals.suites import SUITES, build_suite
 from ponder.evals.task import EvalTask, Metric, Sample, Score, ScoredSample, Skipped, SuiteOptions
 from ponder.think.budget import EFFORT_BUDGETS, budget_for
@@ -111,6 +111,7 @@ class SuiteRun:
     skipped: list[Skipped] = field(default_factory=list)
     cached: int = 0  # requests answered from the cache
     requests: int = 0
+    not_measured: str | None = None  # why the suite reports no number (no reasoning came back)
 
 
 def read_dataset(task: EvalTask, limit: int | None) -> tuple[list[Sample], list[Skipped]]:
@@ -184,6 +185,34 @@ def _generate(engine, requests, cache, model_id) -> tuple[list[Completion | User
     return out, cached
 
 
+def _generate_asking(engine, requests, cache, model_id, ask: bool) -> tuple[list, int, str | None]:
+    """`_generate`, asking a remote engine for the reasoning when `ask`: (completions, cached,
+    why the server refused to return the reasoning, or None). A refused batch is sent again
+    without the request, so a server that hides reasoning still answers."""
+    if not ask:
+        return (*_generate(engine, requests, cache, model_id), None)
+    engine.request_reasoning = True
+    try:
+        # Cached apart: an answer-only response must not stand in for one asked with its reasoning.
+        return (*_generate(engine, requests, cache, f"{model_id}|include_reasoning"), None)
+    except UserError as error:
+        engine.request_reasoning = False
+        return (*_generate(engine, requests, cache, model_id), str(error))
+
+
+def no_reasoning_reason(scored: Sequence[ScoredSample], refused: str | None) -> str | None:
+    """Why a suite that reads the reasoning has nothing to read, or None when some came back."""
+    completions = [c for s in scored for c in s.completions]
+    if not completions or any(c.reasoning for c in completions):
+        return None
+    if refused is not None:
+        return f"no reasoning came back: the server refused to return it ({refused})"
+    if any(c.reasoning_tokens for c in completions):
+        return ("no reasoning came back: the model spent reasoning tokens but the server returned none (a ponder "
+                "server returns it only when started with --allow-reasoning)")
+    return "no reasoning came back: the model produced none at this effort"
+
+
 def run_task(task: EvalTask, engine: Engine, *, budget: int | None = None, seed: int = 0, concurrency: int = 16,
              limit: int | None = None, cache: ResponseCache | None = None, model_id: str = "",
              on_batch: Callable[[SuiteRun, list[ScoredSample]], None] | None = None) -> SuiteRun:
@@ -198,30 +227,41 @@ def run_task(task: EvalTask, engine: Engine, *, budget: int | None = None, seed:
     if hasattr(engine, "concurrency"):  # a remote engine: see REMOTE_CALL_BATCHES
         engine.concurrency = concurrency
         batch_size = concurrency * REMOTE_CALL_BATCHES
+    # A remote engine (the one with `request_reasoning`) returns the reasoning only when asked.
+    previous = getattr(engine, "request_reasoning", None)
+    asking, refused = task.needs_reasoning and previous is not None, None
     batches = iter(samples)
-    while batch := list(islice(batches, batch_size)):
-        todo = []
-        for sample in batch:
-            messages = task.solver.messages(sample)
-            if _too_long(engine, messages):
-                run.skipped.append(Skipped(sample.id, "prompt longer than the model's context"))
-            else:
-                todo.append((sample, messages))
-        requests = [(messages, p, i) for _, messages in todo for i, p in enumerate(params)]
-        completions, cached = _generate(engine, requests, cache, model_id) if requests else ([], 0)
-        run.cached += cached
-        run.requests += len(requests)
-        new = []
-        for j, (sample, _) in enumerate(todo):
-            mine = completions[j * k:(j + 1) * k]
-            refused = next((c for c in mine if isinstance(c, UserError)), None)
-            if refused is not None:
-                run.skipped.append(Skipped(sample.id, f"the model refused the request: {str(refused)[:120]}"))
-                continue
-            new.append(ScoredSample(sample, tuple(mine), score_sample(task, sample, mine)))
-        run.scored.extend(new)
-        if on_batch is not None:
-            on_batch(run, new)
+    try:
+        while batch := list(islice(batches, batch_size)):
+            todo = []
+            for sample in batch:
+                messages = task.solver.messages(sample)
+                if _too_long(engine, messages):
+                    run.skipped.append(Skipped(sample.id, "prompt longer than the model's context"))
+                else:
+                    todo.append((sample, messages))
+            requests = [(messages, p, i) for _, messages in todo for i, p in enumerate(params)]
+            completions, cached, why = (_generate_asking(engine, requests, cache, model_id, asking and refused is None)
+                                        if requests else ([], 0, None))
+            refused = refused or why
+            run.cached += cached
+            run.requests += len(requests)
+            new = []
+            for j, (sample, _) in enumerate(todo):
+                mine = completions[j * k:(j + 1) * k]
+                error = next((c for c in mine if isinstance(c, UserError)), None)
+                if error is not None:
+                    run.skipped.append(Skipped(sample.id, f"the model refused the request: {str(error)[:120]}"))
+                    continue
+                new.append(ScoredSample(sample, tuple(mine), score_sample(task, sample, mine)))
+            run.scored.extend(new)
+            if on_batch is not None:
+                on_batch(run, new)
+    finally:
+        if asking:
+            engine.request_reasoning = previous
+    if task.needs_reasoning:
+        run.not_measured = no_reasoning_reason(run.scored, refused)
     return run
 
 
@@ -242,10 +282,10 @@ def metric_n(metric: Metric, graded: Sequence[ScoredSample]) -> int:
 
 def metric_result(metric: Metric, scored: Sequence[ScoredSample], seed: int = 0,
                   intervals: bool = True) -> dict[str, Any]:
-    """A metric's value, n and (with `intervals`) its bootstrap 95% interval."""
+    """A metric's value, n and (with `intervals`) its 95% interval (stats.metric_ci)."""
     graded = [s for s in scored if s.score.graded]
     value = metric.aggregate(graded) if graded else None
-    low, high = bootstrap_ci(graded, metric, seed=seed) if value is not None and intervals else (None, None)
+    low, high = metric_ci(graded, metric, seed=seed) if value is not None and intervals else (None, None)
     return {"value": value, "ci_low": low, "ci_high": high, "n": metric_n(metric, graded) if value is not None else 0,
             "higher_is_better": metric.higher_is_better}
 
@@ -267,9 +307,13 @@ def suite_summary(run: SuiteRun, complete: bool, seed: int = 0) -> dict[str, Any
         "skipped": {"count": len(run.skipped), "reasons": reasons},
         # Intervals once the suite is complete: rewriting them after every batch would cost a
         # bootstrap per batch, quadratic in the suite's size; a partial file shows values only.
-        "metrics": {m.name: metric_result(m, run.scored, seed, intervals=complete) for m in run.task.metrics},
+        "metrics": {m.name: (metric_result(m, run.scored, seed, intervals=complete) if run.not_measured is None
+                             else {"value": None, "ci_low": None, "ci_high": None, "n": 0,
+                                   "higher_is_better": m.higher_is_better})
+                    for m in run.task.metrics},
         "usage": usage,
         "samples_file": f"samples/{run.task.name}.jsonl",
+        **({"not_measured": run.not_measured} if run.not_measured is not None else {}),
     }
 
 

@@ -1,4 +1,13 @@
-"""Bootstrap confidence intervals for eval metrics.
+"""Confidence intervals for eval metrics: Wilson intervals for rates, the bootstrap otherwise.
+
+A rate (a mean of per-sample values in [0, 1]: pass@1, not_unsafe, goodness@0.1) gets the
+Wilson score interval, which stays honest at the boundary: 11 passes out of 11 is
+[0.74, 1.00], where the percentile bootstrap says [1.00, 1.00] because every resample of
+eleven 1s is 1. An ungrouped 0/1 rate gets the Wilson interval alone; a rate over grouped or
+fractional values (k samples per item, a request under 20 transformations) gets the hull of
+the group bootstrap and the Wilson interval over its independent units, since a [0, 1] value
+varies no more than a coin with the same mean. `metric_ci` picks; everything else is
+bootstrapped as below.
 
 The bootstrap resamples whole groups (samples sharing `Sample.group`, else each sample alone):
 a harmful request under 20 jailbreak transformations is one draw, not 20, so its interval is
@@ -14,7 +23,9 @@ simple, and adequate at the sample sizes evals run at.
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import replace
+from statistics import NormalDist
 from typing import Sequence
 
 import numpy as np
@@ -120,3 +131,46 @@ def bootstrap_ci(scored: Sequence[ScoredSample], metric: Metric, groups: Sequenc
     if name is not None:
         return _mean_ci(scored, name, index, n_groups, n_resamples, rng, level)
     return _generic_ci(scored, metric, index, n_groups, n_resamples, rng, level)
+
+
+def wilson(p: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval of a rate `p` over `n` independent units."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
+    scale = 1 + z * z / n
+    center = (p + z * z / (2 * n)) / scale
+    half = z * math.sqrt(max(p * (1 - p), 0.0) / n + z * z / (4 * n * n)) / scale
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+def _hull(a: tuple[float | None, float | None], b: tuple[float, float]) -> tuple[float, float]:
+    if a[0] is None or a[1] is None:
+        return b
+    return min(a[0], b[0]), max(a[1], b[1])
+
+
+def metric_ci(scored: Sequence[ScoredSample], metric: Metric, groups: Sequence[str] | None = None,
+              n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float | None, float | None]:
+    """The interval a metric is reported with (see the module docstring for which one)."""
+    groups = group_keys(scored) if groups is None else list(groups)
+    kept = [(s, g) for s, g in zip(scored, groups) if s.score.graded]
+    name = mean_of_name(metric)
+    if name is not None:
+        applies = [(s.score.values[name], g) for s, g in kept if s.score.values.get(name) is not None]
+        if not applies:
+            return None, None
+        values = [v for v, _ in applies]
+        if not all(0.0 <= v <= 1.0 for v in values):
+            return bootstrap_ci(scored, metric, groups, n_resamples, seed, level)
+        units = len({g for _, g in applies})
+        rate = wilson(sum(values) / len(values), units, level)
+        if units == len(values) and all(v in (0.0, 1.0) for v in values):
+            return rate  # a plain proportion: Wilson is the interval
+        return _hull(bootstrap_ci(scored, metric, groups, n_resamples, seed, level), rate)
+    if metric.proportion and kept:
+        value = metric.aggregate([s for s, _ in kept])
+        if value is not None and 0.0 <= value <= 1.0:
+            rate = wilson(value, len({g for _, g in kept}), level)
+            return _hull(bootstrap_ci(scored, metric, groups, n_resamples, seed, level), rate)
+    return bootstrap_ci(scored, metric, groups, n_resamples, seed, level)

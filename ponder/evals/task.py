@@ -73,13 +73,16 @@ def mean_of(name: str) -> Callable[[Sequence[ScoredSample]], float | None]:
 
 @dataclass(frozen=True)
 class Metric:
-    """A task-level number with a bootstrap interval. `aggregate` maps scored samples to the
-    value (None when nothing applies); the bootstrap resamples whole groups (samples sharing
-    `Sample.group`, else each sample alone) and re-applies `aggregate`."""
+    """A task-level number with a 95% interval (stats.metric_ci). `aggregate` maps scored
+    samples to the value (None when nothing applies); the bootstrap resamples whole groups
+    (samples sharing `Sample.group`, else each sample alone) and re-applies `aggregate`. `proportion` says a
+    custom aggregate is a rate over its groups (goodness@0.1), so its interval is at least the
+    Wilson interval (mean_of metrics over values in [0, 1] are recognised without it)."""
 
     name: str
     aggregate: Callable[[Sequence[ScoredSample]], float | None]
     higher_is_better: bool = True
+    proportion: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,9 @@ class EvalTask:
     metrics: tuple[Metric, ...]
     solver: Solver = Solver()
     description: str = ""
+    # The scorer reads the hidden reasoning: a remote engine is asked for it, and a run where none
+    # came back is reported as not measured rather than scored on the answers alone.
+    needs_reasoning: bool = False
 
 
 @dataclass(frozen=True)

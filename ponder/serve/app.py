@@ -11,8 +11,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ponder.errors import UserError
+from ponder.serve.body_limit import BodyLimit
 from ponder.serve.chat import chat_completions
-from ponder.serve.errors import APIError
+from ponder.serve.errors import APIError, describe
+from ponder.serve.openapi import publish_request_schemas
 from ponder.serve.responses import create_response, delete_response, get_response
 from ponder.serve.services import Services
 
@@ -22,6 +24,8 @@ log = logging.getLogger("ponder.serve")
 def create_app(services: Services) -> FastAPI:
     app = FastAPI(title="ponder", description="An OpenAI-compatible reasoning API.", docs_url=None, redoc_url=None)
     app.state.services = services
+    # Outside every route: a body over the limit is refused before it is read, not after.
+    app.add_middleware(BodyLimit, max_bytes=services.cfg.max_body_bytes, read_timeout=services.cfg.header_timeout)
     started = int(time.time())
 
     @app.exception_handler(APIError)
@@ -41,7 +45,8 @@ def create_app(services: Services) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, error: Exception):
-        log.exception("internal error on %s %s", request.method, request.url.path)
+        # The type and place only: an exception's message may quote a prompt or hidden reasoning.
+        log.error("internal error on %s %s: %s", request.method, request.url.path, describe(error))
         body = APIError(500, "The server had an error while processing your request.", None, "server_error").body()
         return JSONResponse(body, status_code=500)
 
@@ -64,6 +69,7 @@ def create_app(services: Services) -> FastAPI:
     app.add_api_route("/v1/responses", create_response, methods=["POST"], response_model=None)
     app.add_api_route("/v1/responses/{response_id}", get_response, methods=["GET"], response_model=None)
     app.add_api_route("/v1/responses/{response_id}", delete_response, methods=["DELETE"], response_model=None)
+    publish_request_schemas(app)
     return app
 
 

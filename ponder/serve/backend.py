@@ -10,12 +10,21 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from functools import cached_property
+from typing import Protocol, Sequence
 
 from ponder.engine.base import Completion, SamplingParams
 from ponder.engine.continuous import ContinuousEngine, Done, Event, Failed, ReasoningEnd, TextDelta
 from ponder.engine.native import NativeEngine
 from ponder.model.chat import Message
+
+
+class Outcome(Protocol):
+    """Told how each generation ended, on the event loop: what bills a request."""
+
+    def ended(self, completion: Completion) -> None: ...
+
+    def failed(self) -> None: ...
 
 
 @dataclass
@@ -36,27 +45,43 @@ class Backend:
     def context_length(self) -> int | None:
         return getattr(self.engine, "context_length", None)
 
-    def prompt_tokens(self, messages: Sequence[Message]) -> int | None:
+    def encode(self, messages: Sequence[Message]) -> list[int] | None:
+        """The prompt's token ids, or None for an engine that tokenizes elsewhere (a remote one).
+        Slow for a long prompt and holds the GIL: callers bound the text first (max_prompt_chars)."""
         encode = getattr(self.engine, "encode", None)
-        return len(encode(messages)) if encode else None
+        return encode(messages) if encode else None
 
-    def start(self, messages: Sequence[Message], params: SamplingParams, stream_reasoning: bool = False,
-              on_end: Callable[[Completion], None] | None = None) -> Generation:
+    @cached_property
+    def max_prompt_chars(self) -> int | None:
+        """Characters beyond which a prompt cannot fit the context whatever it says: no token
+        covers more characters than the vocabulary's longest, so a longer text has more tokens
+        than the context holds. Lets a server refuse a huge prompt without tokenizing it."""
+        tok = getattr(self.engine, "tok", None) or getattr(self.engine, "tokenizer", None)
+        backend = getattr(tok, "backend", tok)
+        if self.context_length is None or backend is None or not hasattr(backend, "get_vocab"):
+            return None
+        return self.context_length * max(len(piece) for piece in backend.get_vocab())
+
+    def start(self, messages: Sequence[Message], prompt_ids: list[int] | None, params: SamplingParams,
+              stream_reasoning: bool, outcome: Outcome) -> Generation:
         """Begin generating; raises UserError (a 400) before anything is queued when the
         request cannot run, e.g. a prompt beyond the context.
 
-        `on_end` gets the final Completion on the event loop, before the consumer sees it on the
-        queue, and also when the consumer has gone (a cancelled stream is still billed)."""
+        `outcome` hears of the end on the event loop, before the consumer sees it on the queue,
+        and also when the consumer has gone (a cancelled stream is still billed)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Event] = asyncio.Queue()
 
         def sink(event: Event) -> None:
-            if on_end is not None and isinstance(event, Done):
-                loop.call_soon_threadsafe(on_end, event.completion)
+            if isinstance(event, Done):
+                loop.call_soon_threadsafe(outcome.ended, event.completion)
+            elif isinstance(event, Failed):
+                loop.call_soon_threadsafe(outcome.failed)
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
         if isinstance(self.engine, ContinuousEngine):
-            handle = self.engine.submit(self.engine.encode(messages), params, sink, stream_reasoning)
+            ids = prompt_ids if prompt_ids is not None else self.engine.encode(messages)
+            handle = self.engine.submit(ids, params, sink, stream_reasoning)
             return Generation(queue, handle.cancel)
         self._pool.submit(self._whole, messages, params, sink, stream_reasoning)
         return Generation(queue, lambda: None)

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ponder.engine.base import Completion
 from ponder.engine.continuous import Done, Failed, TextDelta
-from ponder.serve.errors import APIError, bad_request
+from ponder.serve.errors import APIError, bad_request, failure_body
 from ponder.serve.protocol import ChatCompletionRequest
 from ponder.serve.services import Services, Tally, new_id
 from ponder.serve.streams import merged_events, sse
@@ -36,6 +36,7 @@ def usage(prompt_tokens: int, completions: list[Completion]) -> dict:
 async def chat_completions(request: Request) -> JSONResponse | StreamingResponse:
     svc: Services = request.app.state.services
     key = svc.authenticate(request)
+    svc.check_limits(key)  # before the body is read: a key out of quota costs the server nothing more
     body = await svc.parse(request, ChatCompletionRequest)
     svc.check_model(body.model)
     if body.logprobs:
@@ -50,20 +51,22 @@ async def chat_completions(request: Request) -> JSONResponse | StreamingResponse
         raise APIError(403, "This server does not reveal reasoning; start it with --allow-reasoning to allow "
                        "include_reasoning.", "include_reasoning", "reasoning_not_allowed")
     budget = svc.effort_budget(body.reasoning_effort, "reasoning_effort")
-    messages, prompt_tokens = svc.messages([(m.role, m.text(), m.reasoning or "") for m in body.messages])
-    caller = svc.admit(key, prompt_tokens)
+    plan = svc.plan(body.strategy, body.strategy_params, body.reasoning_effort, body.n)
+    max_completion = body.max_completion_tokens or body.max_tokens
     # Each choice gets its own seed, so n choices from one seeded request differ from each other.
-    params = [svc.sampling(budget, body.max_completion_tokens or body.max_tokens, body.temperature, body.top_p,
+    params = [svc.sampling(budget, max_completion, body.temperature, body.top_p,
                            None if body.seed is None else (body.seed + i) % 2**64, body.stops())
               for i in range(body.n)]
+    prompt = await svc.prompt([(m.role, m.text(), m.reasoning or "") for m in body.messages])
+    caller = svc.admit(key, prompt, plan, max_completion)  # everything refusable was refused above
+    prompt_tokens = prompt.tokens
     request_id = new_id("chatcmpl-")
     tally = Tally(svc, caller, request_id, ENDPOINT, prompt_tokens, body.n)
-    generations = [svc.start(messages, p, body.include_reasoning, tally, body.reasoning_effort, body.strategy,
-                             body.strategy_params) for p in params]
+    generations = svc.start(prompt, params, body.include_reasoning, plan, tally)
     head = {"id": request_id, "created": int(time.time()), "model": svc.model_name,
             "system_fingerprint": f"fp_ponder_{svc.backend.name}"}
     if body.stream:
-        events = _chunks(body, head, generations, prompt_tokens)
+        events = _chunks(body, head, generations, prompt_tokens, request_id)
         return StreamingResponse(events, media_type="text/event-stream", headers=caller.headers)
     completions = await _collect(generations)  # billed by the tally as they ended
     choices = []
@@ -94,7 +97,8 @@ async def _collect(generations) -> list[Completion]:
         raise
 
 
-async def _chunks(body: ChatCompletionRequest, head: dict, generations, prompt_tokens: int) -> AsyncIterator[str]:
+async def _chunks(body: ChatCompletionRequest, head: dict, generations, prompt_tokens: int,
+                  request_id: str) -> AsyncIterator[str]:
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
     def chunk(choices: list[dict], **extra) -> str:
@@ -119,7 +123,7 @@ async def _chunks(body: ChatCompletionRequest, head: dict, generations, prompt_t
             elif isinstance(event, Failed):
                 raise event.error
     except Exception as error:  # headers are gone: report in-band, as OpenAI does mid-stream
-        yield sse(APIError(500, f"generation failed: {error}", None, "server_error").body())
+        yield sse(failure_body(error, request_id))
         return
     done = [completions[i] for i in sorted(completions)]  # already billed: the tally ran first
     if include_usage:

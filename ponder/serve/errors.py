@@ -4,9 +4,13 @@ code}}` with the status OpenAI uses, so the official client raises the matching 
 
 from __future__ import annotations
 
+import logging
+import traceback
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
+
+log = logging.getLogger("ponder.serve")
 
 # The `type` OpenAI sends with each status.
 ERROR_TYPES = {
@@ -15,6 +19,7 @@ ERROR_TYPES = {
     403: "permission_error",
     404: "invalid_request_error",
     405: "invalid_request_error",
+    408: "invalid_request_error",
     413: "invalid_request_error",
     415: "invalid_request_error",
     429: "rate_limit_error",
@@ -56,8 +61,11 @@ def param_path(loc: tuple) -> str | None:
 
 
 def from_validation(error: ValidationError) -> APIError:
-    """The first problem pydantic found, named by its path, as OpenAI words them."""
-    first = error.errors()[0]
+    """The first problem pydantic found, named by its path, as OpenAI words them. For a value
+    that may take several shapes (text, or a list of parts) pydantic reports each shape's
+    problem; a wrong-shape complaint is the least telling, so another comes first if there is one."""
+    errors = error.errors()
+    first = next((e for e in errors if not e["type"].endswith("_type")), errors[0])
     param = param_path(first["loc"])
     kind = first["type"]
     if kind == "extra_forbidden":
@@ -67,3 +75,22 @@ def from_validation(error: ValidationError) -> APIError:
     if kind.endswith(("_type", "_parsing")):
         return bad_request(f"Invalid type for '{param}': {first['msg'].lower()}.", param, "invalid_type")
     return bad_request(f"Invalid value for '{param}': {first['msg']}.", param, "invalid_value")
+
+
+def describe(error: BaseException) -> str:
+    """An exception for the operator's log without its message: "ValueError at ponder/x.py:12".
+    A message may quote a prompt or hidden reasoning, which never reach a log."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return f"{type(error).__name__}{where}"
+
+
+def failure_body(error: BaseException, request_id: str) -> dict:
+    """The error body for a generation that failed after the response began. The client's own
+    mistakes (an APIError) keep their words; anything else is named by request id only, since
+    an exception's text may quote the prompt or the hidden reasoning."""
+    if isinstance(error, APIError):
+        return error.body()
+    log.error("generation failed for %s: %s", request_id, describe(error))
+    return APIError(500, f"Generation failed for request {request_id}; the server's log has the cause.",
+                    None, "server_error").body()

@@ -145,6 +145,12 @@ class KeyStore:
         with self._lock:
             return self._find(self._conn, id_or_prefix.strip())
 
+    def any_created(self) -> bool:
+        """Has a key ever been made here? Revoked keys count: revoking the last key must lock
+        the server, not open it to everyone."""
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone() is not None
+
     def any_active(self) -> bool:
         with self._lock:
             return self._conn.execute("SELECT 1 FROM api_keys WHERE revoked_at IS NULL LIMIT 1").fetchone() is not None

@@ -5,9 +5,12 @@ and the events live in the database, so a restart forgives nothing. The check an
 a request happen in one IMMEDIATE transaction, so concurrent requests, from threads or from
 several server processes, can never admit more than the limit.
 
-Tokens are known only when a request finishes, so tpm is checked against the tokens recorded
-in the last minute plus the caller's estimate for this request; requests already in flight are
-not reserved and may overshoot tpm by their own size. Limits per model are left out.
+Tokens are known only when a request finishes, so admission reserves the most the request can
+spend (its prompt plus its completion bound, for every sample it may draw), as OpenAI's limiter
+counts max_tokens; when it ends, `settle` replaces the reservation with what was really spent,
+and `release` takes back a request that never ran. A burst of concurrent requests therefore
+cannot take more than tpm in any minute: each one's reservation is counted as soon as it is
+admitted. Limits per model are left out.
 """
 
 from __future__ import annotations
@@ -25,13 +28,19 @@ MINUTE, DAY, WEEK = 60.0, 86_400.0, 7 * 86_400.0
 PRUNE_EVERY = 3_600.0  # seconds of clock time between deletions of events older than a week
 
 
+# The names of the limits, as a refusal names the one that was exhausted (the 429's `type`).
+REQUESTS, TOKENS, REQUESTS_PER_DAY, REQUESTS_PER_WEEK = "requests", "tokens", "requests_per_day", "requests_per_week"
+
+
 @dataclass(frozen=True)
 class LimitDecision:
     allowed: bool
     reason: str | None  # for people, when refused: which limit, and when to try again
     # OpenAI's x-ratelimit-* trios (requests from rpm, tokens from tpm; a trio is left out when
-    # its limit is unset), plus retry-after in whole seconds when refused.
+    # its limit is unset), plus retry-after in whole seconds and x-ratelimit-exhausted when refused.
     headers: dict[str, str] = field(default_factory=dict)
+    limit: str | None = None  # when refused: the limit that must free up first (REQUESTS, TOKENS, ...)
+    reservation: int | None = None  # when admitted: the event to settle or release afterwards
 
 
 def format_reset(seconds: float) -> str:
@@ -62,9 +71,30 @@ class RateLimiter:
         self._last_prune = -math.inf
 
     def admit(self, key: ApiKey, estimated_tokens: int = 0) -> LimitDecision:
-        """Take one request from `key`'s allowance now, or refuse without taking anything."""
-        if isinstance(estimated_tokens, bool) or not isinstance(estimated_tokens, int) or estimated_tokens < 0:
-            raise ValueError(f"estimated_tokens must be a non-negative int, got {estimated_tokens!r}")
+        """Take one request and reserve `estimated_tokens` (the most it may spend) from `key`'s
+        allowance now, or refuse without taking anything."""
+        return self._decide(key, estimated_tokens, take=True)
+
+    def check(self, key: ApiKey) -> LimitDecision:
+        """Would a request with no tokens be admitted now? Takes nothing: the cheap test a
+        server makes before it spends time reading and tokenizing a prompt."""
+        return self._decide(key, 0, take=False)
+
+    def settle(self, reservation: int, tokens: int) -> None:
+        """Replace an admitted request's reservation with the tokens it really spent (prompt +
+        completion, every sample), which count against tpm from its admission on."""
+        _check_count("tokens", tokens)
+        with db.transaction(self._conn, self._lock) as conn:
+            conn.execute("UPDATE rate_events SET tokens = ? WHERE rowid = ?", (tokens, reservation))
+
+    def release(self, reservation: int) -> None:
+        """Give back an admitted request that never ran (it failed before generating anything):
+        neither the request nor its tokens count."""
+        with db.transaction(self._conn, self._lock) as conn:
+            conn.execute("DELETE FROM rate_events WHERE rowid = ?", (reservation,))
+
+    def _decide(self, key: ApiKey, estimated_tokens: int, take: bool) -> LimitDecision:
+        _check_count("estimated_tokens", estimated_tokens)
         lim = key.limits
         with db.transaction(self._conn, self._lock) as conn:
             now = self._clock()
@@ -80,60 +110,56 @@ class RateLimiter:
                    FROM rate_events WHERE key_id = :key AND t > :week""",
                 {"minute": now - MINUTE, "day": now - DAY, "week": now - WEEK, "key": key.id},
             ).fetchone()
-            refusals = self._refusals(conn, key, now, estimated_tokens, req_min, tok_min, req_day, req_week)
+            used = _Used(req_min, tok_min, req_day, req_week)
+            refusals = self._refusals(conn, key, now, estimated_tokens, used)
             if refusals:
-                wait, reason = max(refusals)  # the request must wait for the slowest limit to free up
-                headers = _headers(lim, req_min, tok_min, _reset(oldest_req, now), _reset(oldest_tok, now))
-                return LimitDecision(False, reason, {**headers, "retry-after": retry_after(wait)})
-            conn.execute("INSERT INTO rate_events (key_id, t, requests, tokens) VALUES (?, ?, 1, 0)", (key.id, now))
+                wait, reason, limit = max(refusals)  # the request must wait for the slowest limit to free up
+                headers = _headers(lim, used, _reset(oldest_req, now), _reset(oldest_tok, now))
+                return LimitDecision(False, reason, {**headers, "retry-after": retry_after(wait),
+                                                     "x-ratelimit-exhausted": limit}, limit)
+            if not take:
+                return LimitDecision(True, None, {})
+            cursor = conn.execute("INSERT INTO rate_events (key_id, t, requests, tokens) VALUES (?, ?, 1, ?)",
+                                  (key.id, now, estimated_tokens))
         oldest_req = now if oldest_req is None else oldest_req
-        headers = _headers(lim, req_min + 1, tok_min, _reset(oldest_req, now), _reset(oldest_tok, now))
-        return LimitDecision(True, None, headers)
+        if estimated_tokens and oldest_tok is None:
+            oldest_tok = now
+        taken = _Used(req_min + 1, tok_min + estimated_tokens, req_day + 1, req_week + 1)
+        headers = _headers(lim, taken, _reset(oldest_req, now), _reset(oldest_tok, now))
+        return LimitDecision(True, None, headers, reservation=cursor.lastrowid)
 
-    def record_tokens(self, key_id: str, tokens: int) -> None:
-        """Count a finished request's actual total tokens (prompt + completion) against tpm."""
-        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
-            raise ValueError(f"tokens must be a non-negative int, got {tokens!r}")
-        if tokens == 0:
-            return
-        with db.transaction(self._conn, self._lock) as conn:
-            conn.execute(
-                "INSERT INTO rate_events (key_id, t, requests, tokens) VALUES (?, ?, 0, ?)",
-                (key_id, self._clock(), tokens),
-            )
-
-    def _refusals(
-        self, conn: sqlite3.Connection, key: ApiKey, now: float, estimated: int,
-        req_min: int, tok_min: int, req_day: int, req_week: int,
-    ) -> list[tuple[float, str]]:
-        """(seconds until this limit would admit the request, message) for each limit it breaks."""
+    def _refusals(self, conn: sqlite3.Connection, key: ApiKey, now: float, estimated: int,
+                  used: "_Used") -> list[tuple[float, str, str]]:
+        """(seconds until this limit would admit the request, message, limit) per limit it breaks."""
         lim, out = key.limits, []
 
         def wait(window: float, column: str, need: int) -> float:
             return _wait(conn, key.id, now, window, column, need)
 
-        if lim.rpm is not None and req_min + 1 > lim.rpm:
-            w = wait(MINUTE, "requests", req_min + 1 - lim.rpm)
-            out.append((w, f"rate limit reached for requests: {lim.rpm} per minute; try again in {format_reset(w)}"))
+        if lim.rpm is not None and used.requests + 1 > lim.rpm:
+            w = wait(MINUTE, "requests", used.requests + 1 - lim.rpm)
+            out.append((w, f"rate limit reached for requests: {lim.rpm} per minute; try again in {format_reset(w)}",
+                        REQUESTS))
         if lim.tpm is not None and estimated > lim.tpm:
             out.append((MINUTE, (
-                f"request too large: about {estimated} tokens, more than this key's limit of {lim.tpm} "
-                f"tokens per minute; ask for fewer tokens (a shorter prompt or a smaller max_completion_tokens)"
-            )))
-        elif lim.tpm is not None and tok_min + estimated > lim.tpm:
-            w = wait(MINUTE, "tokens", tok_min + estimated - lim.tpm)
+                f"request too large: up to {estimated} tokens (prompt plus max_completion_tokens for every "
+                f"sample), more than this key's limit of {lim.tpm} tokens per minute; ask for fewer tokens "
+                f"(a shorter prompt, a smaller max_completion_tokens, fewer samples)"
+            ), TOKENS))
+        elif lim.tpm is not None and used.tokens + estimated > lim.tpm:
+            w = wait(MINUTE, "tokens", used.tokens + estimated - lim.tpm)
             out.append((w, (
-                f"rate limit reached for tokens: {lim.tpm} per minute, {tok_min} used in the last minute "
-                f"and about {estimated} requested; try again in {format_reset(w)}"
-            )))
-        if lim.per_day is not None and req_day + 1 > lim.per_day:
-            w = wait(DAY, "requests", req_day + 1 - lim.per_day)
+                f"rate limit reached for tokens: {lim.tpm} per minute, {used.tokens} used or reserved in the last "
+                f"minute and up to {estimated} requested; try again in {format_reset(w)}"
+            ), TOKENS))
+        if lim.per_day is not None and used.day + 1 > lim.per_day:
+            w = wait(DAY, "requests", used.day + 1 - lim.per_day)
             out.append((w, f"daily quota of {lim.per_day} requests used up (rolling 24 h); "
-                           f"try again in {format_reset(w)}"))
-        if lim.per_week is not None and req_week + 1 > lim.per_week:
-            w = wait(WEEK, "requests", req_week + 1 - lim.per_week)
+                           f"try again in {format_reset(w)}", REQUESTS_PER_DAY))
+        if lim.per_week is not None and used.week + 1 > lim.per_week:
+            w = wait(WEEK, "requests", used.week + 1 - lim.per_week)
             out.append((w, f"weekly quota of {lim.per_week} requests used up (rolling 7 days); "
-                           f"try again in {format_reset(w)}"))
+                           f"try again in {format_reset(w)}", REQUESTS_PER_WEEK))
         return out
 
     def _maybe_prune(self, conn: sqlite3.Connection, now: float) -> None:
@@ -163,16 +189,35 @@ def _reset(oldest: float | None, now: float) -> float:
     return 0.0 if oldest is None else max(0.0, oldest + MINUTE - now)
 
 
-def _headers(
-    lim: KeyLimits, used_requests: int, used_tokens: int, reset_requests: float, reset_tokens: float
-) -> dict[str, str]:
+@dataclass(frozen=True)
+class _Used:
+    """A key's usage in each window: requests and tokens in the minute, requests in 24 h and 7 days."""
+
+    requests: int
+    tokens: int
+    day: int
+    week: int
+
+
+def _check_count(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+
+
+def _headers(lim: KeyLimits, used: _Used, reset_requests: float, reset_tokens: float) -> dict[str, str]:
+    """OpenAI's trios for rpm and tpm, and ponder's for the rolling day and week quotas (their
+    reset is left out: it needs a scan of the window, and retry-after gives it when refused)."""
     headers: dict[str, str] = {}
     if lim.rpm is not None:
         headers["x-ratelimit-limit-requests"] = str(lim.rpm)
-        headers["x-ratelimit-remaining-requests"] = str(max(0, lim.rpm - used_requests))
+        headers["x-ratelimit-remaining-requests"] = str(max(0, lim.rpm - used.requests))
         headers["x-ratelimit-reset-requests"] = format_reset(reset_requests)
     if lim.tpm is not None:
         headers["x-ratelimit-limit-tokens"] = str(lim.tpm)
-        headers["x-ratelimit-remaining-tokens"] = str(max(0, lim.tpm - used_tokens))
+        headers["x-ratelimit-remaining-tokens"] = str(max(0, lim.tpm - used.tokens))
         headers["x-ratelimit-reset-tokens"] = format_reset(reset_tokens)
+    for limit, count, suffix in ((lim.per_day, used.day, "day"), (lim.per_week, used.week, "week")):
+        if limit is not None:
+            headers[f"x-ratelimit-limit-requests-{suffix}"] = str(limit)
+            headers[f"x-ratelimit-remaining-requests-{suffix}"] = str(max(0, limit - count))
     return headers

@@ -17,10 +17,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ponder.engine.base import Completion
 from ponder.engine.continuous import Done, Failed, ReasoningEnd, TextDelta
-from ponder.serve.errors import APIError, bad_request
+from ponder.serve.errors import APIError, bad_request, failure_body
 from ponder.serve.protocol import InputMessage, InputReasoning, ResponsesRequest
 from ponder.serve.response_store import StoredResponse
-from ponder.serve.sealed import TamperedBlob
+from ponder.serve.sealed import NO_OWNER, TamperedBlob
 from ponder.serve.services import Services, Tally, new_id
 from ponder.serve.streams import merged_events, sse
 from ponder.serve.summary import summarize_reasoning
@@ -28,8 +28,9 @@ from ponder.serve.summary import summarize_reasoning
 ENDPOINT = "responses"
 
 
-def _conversation(svc: Services, body: ResponsesRequest, key_id: str | None) -> list[dict]:
-    """The turns to continue from: stored ones, then the request's input, with hand-backs opened."""
+def _conversation(svc: Services, body: ResponsesRequest, key_id: str | None, owner: str) -> list[dict]:
+    """The turns to continue from: stored ones, then the request's input, with hand-backs opened
+    (only blobs sealed for this owner and this model open)."""
     turns: list[dict] = []
     if body.previous_response_id:
         stored = svc.responses.get(body.previous_response_id, key_id)
@@ -50,7 +51,7 @@ def _conversation(svc: Services, body: ResponsesRequest, key_id: str | None) -> 
                                   "['reasoning.encrypted_content']) or use previous_response_id.",
                                   f"input[{i}].encrypted_content", "missing_required_parameter")
             try:
-                sealed = svc.sealer.open(item.encrypted_content)
+                sealed = svc.sealer.open(item.encrypted_content, owner=owner, model=svc.model_name)
             except TamperedBlob as error:
                 raise bad_request(f"The encrypted content of input[{i}] could not be verified: {error}.",
                                   f"input[{i}].encrypted_content", "invalid_encrypted_content") from None
@@ -64,10 +65,11 @@ def _conversation(svc: Services, body: ResponsesRequest, key_id: str | None) -> 
     return turns
 
 
-def _reasoning_item(svc: Services, body: ResponsesRequest, ids: dict[str, str], reasoning: str, tokens: int) -> dict:
+def _reasoning_item(svc: Services, body: ResponsesRequest, ids: dict[str, str], reasoning: str, tokens: int,
+                    owner: str) -> dict:
     item = {"type": "reasoning", "id": ids["reasoning"], "summary": _summary(body, reasoning, tokens)}
     if body.include and "reasoning.encrypted_content" in body.include:
-        item["encrypted_content"] = svc.sealer.seal({"reasoning": reasoning, "model": svc.model_name})
+        item["encrypted_content"] = svc.sealer.seal({"reasoning": reasoning}, owner=owner, model=svc.model_name)
     return item
 
 
@@ -106,19 +108,23 @@ def _response(svc: Services, body: ResponsesRequest, head: dict, prompt_tokens: 
 async def create_response(request: Request):
     svc: Services = request.app.state.services
     key = svc.authenticate(request)
+    svc.check_limits(key)  # before the body is read: a key out of quota costs the server nothing more
     body = await svc.parse(request, ResponsesRequest)
     svc.check_model(body.model)
     effort = body.reasoning.effort if body.reasoning else None
     budget = svc.effort_budget(effort, "reasoning.effort")
-    turns = _conversation(svc, body, key.id if key else None)
-    messages, prompt_tokens = svc.messages([(t["role"], t["content"], t.get("reasoning", "")) for t in turns])
-    caller = svc.admit(key, prompt_tokens)
+    plan = svc.plan(body.strategy, body.strategy_params, effort, 1)
     params = svc.sampling(budget, body.max_output_tokens, body.temperature, body.top_p, body.seed)
+    owner = key.id if key else NO_OWNER
+    turns = _conversation(svc, body, key.id if key else None, owner)
+    prompt = await svc.prompt([(t["role"], t["content"], t.get("reasoning", "")) for t in turns])
+    caller = svc.admit(key, prompt, plan, body.max_output_tokens)  # everything refusable was refused above
+    prompt_tokens = prompt.tokens
     ids = {"response": new_id("resp_"), "reasoning": new_id("rs_"), "message": new_id("msg_")}
     tally = Tally(svc, caller, ids["response"], ENDPOINT, prompt_tokens, 1)
     # A stream sends the reasoning item (summary, sealed reasoning) before the answer, so the
     # server follows the reasoning text as it comes; it never leaves the server raw.
-    generation = svc.start(messages, params, body.stream, tally, effort, body.strategy, body.strategy_params)
+    [generation] = svc.start(prompt, [params], body.stream, plan, tally)
     head = {
         "id": ids["response"], "object": "response", "created_at": int(time.time()), "model": svc.model_name,
         "error": None, "instructions": body.instructions, "max_output_tokens": body.max_output_tokens,
@@ -130,7 +136,7 @@ async def create_response(request: Request):
     }
 
     def finish(c: Completion, reasoning_item: dict | None = None) -> dict:
-        reasoning_item = reasoning_item or _reasoning_item(svc, body, ids, c.reasoning, c.reasoning_tokens)
+        reasoning_item = reasoning_item or _reasoning_item(svc, body, ids, c.reasoning, c.reasoning_tokens, owner)
         output = _output(reasoning_item, c, ids)
         response = _response(svc, body, head, prompt_tokens, c, output)
         if body.store:
@@ -140,7 +146,7 @@ async def create_response(request: Request):
         return response
 
     if body.stream:
-        events = _events(svc, body, head, ids, generation, prompt_tokens, finish)
+        events = _events(svc, body, head, ids, generation, prompt_tokens, finish, owner)
         return StreamingResponse(events, media_type="text/event-stream", headers=caller.headers)
     async for _, event in merged_events([generation]):
         if isinstance(event, Failed):
@@ -150,7 +156,7 @@ async def create_response(request: Request):
 
 
 async def _events(svc: Services, body: ResponsesRequest, head: dict, ids: dict, generation, prompt_tokens: int,
-                  finish) -> AsyncIterator[str]:
+                  finish, owner: str) -> AsyncIterator[str]:
     seq = 0
 
     def event(kind: str, **data) -> str:
@@ -177,7 +183,7 @@ async def _events(svc: Services, body: ResponsesRequest, head: dict, ids: dict, 
                     reasoning_text, tokens = ev.completion.reasoning, ev.completion.reasoning_tokens
                 else:
                     tokens = ev.tokens if isinstance(ev, ReasoningEnd) else 0  # answer text: budget 0
-                reasoning_item = _reasoning_item(svc, body, ids, reasoning_text, tokens)
+                reasoning_item = _reasoning_item(svc, body, ids, reasoning_text, tokens, owner)
                 for e in _summary_events(event, reasoning_item, ids):
                     yield e
                 yield event("response.output_item.done", output_index=0, item=reasoning_item)
@@ -200,7 +206,8 @@ async def _events(svc: Services, body: ResponsesRequest, head: dict, ids: dict, 
                 kind = "response.completed" if response["status"] == "completed" else "response.incomplete"
                 yield event(kind, response=response)
     except Exception as error:
-        failed = {**start, "status": "failed", "error": {"code": "server_error", "message": f"generation failed: {error}"}}
+        reported = failure_body(error, ids["response"])["error"]
+        failed = {**start, "status": "failed", "error": {"code": reported["code"], "message": reported["message"]}}
         yield event("response.failed", response=failed)
 
 

@@ -60,23 +60,44 @@ def build_app(cfg: ServeConfig, engine=None):
     return create_app(services), services
 
 
+def uvicorn_config(app, cfg: ServeConfig, **overrides):
+    """uvicorn's settings for a ponder server: h11 with a deadline for each request's head, and
+    a cap on open connections and requests (beyond it uvicorn answers 503), so half-open
+    connections cannot pile up."""
+    import uvicorn
+
+    from ponder.serve.header_deadline import with_header_timeout
+
+    settings = dict(host=cfg.host, port=cfg.port, http=with_header_timeout(cfg.header_timeout),
+                    limit_concurrency=cfg.max_connections, timeout_keep_alive=5, log_level="info", access_log=True)
+    return uvicorn.Config(app, **{**settings, **overrides})
+
+
 def serve(cfg: ServeConfig) -> None:
     try:
         import uvicorn
     except ImportError:
         raise UserError("ponder serve needs the server extra: pip install 'ponder[serve]'") from None
     check_port_free(cfg.host, cfg.port)  # before loading a model, not after
-    # The deploy rule of the system cards: a model whose stored card fails the gate is refused.
-    from ponder.evals.gate import check_deployable
+    from ponder.serve.thinking import make_policy, parse_effort_strategies
 
-    refusal = check_deployable(cfg.model, cfg.allow_undeployable)
-    if refusal is not None:
-        raise UserError(refusal)
+    # The same checks Services makes, here so a bad setting stops before the gate hashes the model.
+    parse_effort_strategies(cfg.effort_strategies)
+    make_policy(cfg.api_strategies, cfg.api_scorers, cfg.max_samples)
+    # The deploy rule of the system cards: a model whose stored card fails the gate is refused.
+    from ponder.evals.gate import gate_model
+
+    gate = gate_model(cfg.model, cfg.allow_undeployable, mode=cfg.gate)
+    if gate.refusal is not None:
+        raise UserError(gate.refusal)
     app, services = build_app(cfg)
+    if (changed := gate.changed()) is not None:  # the bytes loaded must be the bytes the gate hashed
+        services.close()
+        raise UserError(changed)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    keys = "required" if not services.keys_optional or services.keys.any_active() else "optional (loopback, no keys yet)"
+    keys = "required" if not services.keys_optional or services.keys.any_created() else "optional (loopback, no keys yet)"
     print(f"ponder serve: model '{services.model_name}' on http://{cfg.host}:{cfg.port}/v1 ; API keys {keys}", flush=True)
     try:
-        uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="info", access_log=True)
+        uvicorn.Server(uvicorn_config(app, cfg)).run()
     finally:
         services.close()

@@ -6,6 +6,11 @@ it holds, the client sends the blob back in its next request, and the server ope
 hides the text and authenticates it, so a blob that was altered, cut short or sealed under
 another server's key is refused instead of feeding the model forged "reasoning".
 
+Each blob is also bound to its owner (the API key's account) and the model that wrote it, as
+GCM's associated data: a blob one account received does not open in another account's request
+(a leaked blob is no way to read, or replay, someone else's reasoning), nor under another model
+(whose prompt format the reasoning was never written for).
+
 Left out: key rotation (one key per server data dir; a new key invalidates old blobs, which the
 client sees as a clear error) and what goes inside the payload (the caller decides).
 """
@@ -29,8 +34,10 @@ NONCE_BYTES = 12  # the GCM standard nonce; random per seal, so 2**32 seals per 
 TAG_BYTES = 16
 PREFIX = "ponder1:"
 # Binds every blob to this purpose and format version: a ciphertext made by the same key for
-# anything else (a later format, another feature) will not open as reasoning.
-ASSOCIATED_DATA = b"ponder-reasoning-v1"
+# anything else (a later format, another feature) will not open as reasoning. v2 added the
+# owner and the model, so a v1 blob (bound to neither) no longer opens.
+ASSOCIATED_DATA = b"ponder-reasoning-v2"
+NO_OWNER = "-"  # the owner of blobs sealed by a server running without keys
 _URLSAFE = re.compile(r"[A-Za-z0-9_-]*")
 
 
@@ -39,8 +46,8 @@ class TamperedBlob(ValueError):
 
     def __init__(self, why: str):
         super().__init__(
-            "reasoning.encrypted_content was altered, truncated, or sealed by another server key "
-            f"({why}); send back the blob exactly as this server returned it"
+            "reasoning.encrypted_content was altered, truncated, or sealed for another account, model "
+            f"or server key ({why}); send back the blob exactly as this server returned it to you"
         )
 
 
@@ -92,21 +99,22 @@ class ReasoningSealer:
             raise ValueError(f"ReasoningSealer needs a {KEY_BYTES}-byte key")
         self._aead = AESGCM(key)
 
-    def seal(self, payload: dict) -> str:
+    def seal(self, payload: dict, *, owner: str, model: str) -> str:
+        """`payload` sealed so that only `open(..., owner=owner, model=model)` opens it."""
         if not isinstance(payload, dict):
             raise TypeError(f"seal takes a dict, got {type(payload).__name__}")
         plain = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = nonce + self._aead.encrypt(nonce, plain, ASSOCIATED_DATA)
+        sealed = nonce + self._aead.encrypt(nonce, plain, _associated(owner, model))
         return PREFIX + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode("ascii")
 
-    def open(self, blob: str) -> dict:
+    def open(self, blob: str, *, owner: str, model: str) -> dict:
         raw = _decode(blob)
         if len(raw) < NONCE_BYTES + TAG_BYTES:
             raise TamperedBlob("too short")
         nonce, ciphertext = raw[:NONCE_BYTES], raw[NONCE_BYTES:]
         try:
-            plain = self._aead.decrypt(nonce, ciphertext, ASSOCIATED_DATA)
+            plain = self._aead.decrypt(nonce, ciphertext, _associated(owner, model))
         except InvalidTag:
             raise TamperedBlob("authentication failed") from None
         try:
@@ -116,6 +124,11 @@ class ReasoningSealer:
         if not isinstance(payload, dict):
             raise TamperedBlob("not a JSON object inside")
         return payload
+
+
+def _associated(owner: str, model: str) -> bytes:
+    # JSON, not a joined string: no owner/model pair can be spelt to look like another.
+    return ASSOCIATED_DATA + json.dumps([owner, model], ensure_ascii=True).encode("ascii")
 
 
 def _decode(blob: object) -> bytes:

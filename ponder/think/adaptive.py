@@ -48,6 +48,10 @@ class Adaptive:
             raise UserError(f"adaptive: give_up ({self.give_up}) must be below agreement ({self.agreement}), "
                             "or every prompt would stop after its first samples")
 
+    @property
+    def max_samples(self) -> int:
+        return self.max_k
+
     def stop_reason(self, samples: list[Completion]) -> str | None:
         """Why a prompt with these samples is settled ("agreed", "gave_up", "max_k"), or None."""
         share = leading_share(samples)

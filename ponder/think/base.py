@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Sequence
+from typing import Any, Literal, Protocol, Sequence
 
 from ponder.engine.base import Completion, Engine, SamplingParams
 from ponder.errors import UserError
@@ -67,16 +67,28 @@ class Strategy(Protocol):
 
     name: str
 
+    @property
+    def max_samples(self) -> int:
+        """The most engine samples one prompt may draw: what a server caps and reserves for."""
+        ...
+
     def run(self, engine: Engine, prompts: list[list[Message]], params: SamplingParams) -> list[ThinkResult]: ...
 
 
+# Who may set a parameter over the API (`ponder serve`): anyone ("open"), anyone but only to a
+# name on the server's scorer list ("scorer": a scorer may also be a module:function path, which
+# imports code), or only the operator ("operator": a filesystem path the server would read).
+ApiAccess = Literal["open", "scorer", "operator"]
+
+
 def param(default: Any, help: str, low: float | None = None, high: float | None = None,
-          low_open: bool = False) -> Any:
+          low_open: bool = False, api: ApiAccess = "open") -> Any:
     """A strategy parameter: a dataclass field whose metadata the registry validates against.
 
     low/high bound the value (inclusive, or exclusive at `low` when low_open); None = unbounded.
     """
-    return field(default=default, metadata={"help": help, "low": low, "high": high, "low_open": low_open})
+    return field(default=default, metadata={"help": help, "low": low, "high": high, "low_open": low_open,
+                                            "api": api})
 
 
 def bounds_text(meta: Any) -> str:

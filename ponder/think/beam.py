@@ -104,7 +104,7 @@ class BeamSearch:
     beams: int = param(4, "prefixes kept per prompt (and finished answers to collect)", low=1, high=64)
     expansions: int = param(4, "next steps sampled per kept prefix each round", low=1, high=64)
     max_steps: int = param(12, "rounds of expansion (reasoning steps) before the search stops", low=1, high=256)
-    prm: str | None = param(None, "PRM directory (default: $PONDER_PRM, else runs/prm/final)")
+    prm: str | None = param(None, "PRM directory (default: $PONDER_PRM, else runs/prm/final)", api="operator")
     temperature: float | None = param(None, "sampling temperature of steps (default: the caller's, or 0.8 when "
                                       "it is greedy; 0 = greedy steps)", low=0, high=5)
     aggregate: str = param("min", "how a candidate's step scores become one: min, last or prod")
@@ -126,6 +126,11 @@ class BeamSearch:
         from ponder.prm.scorer import resolve_prm_dir
 
         resolve_prm_dir(self.prm)  # a missing PRM fails when the strategy is made, not mid-run
+
+    @property
+    def max_samples(self) -> int:
+        # Every round samples `expansions` next steps of each kept prefix.
+        return self.beams * self.expansions * self.max_steps
 
     def run(self, engine: Engine, prompts: list[list[Message]], params: SamplingParams) -> list[ThinkResult]:
         from ponder.prm.scorer import prm_for

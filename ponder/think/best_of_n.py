@@ -36,13 +36,17 @@ def best_index(scores: Sequence[float]) -> int:
 class BestOfN:
     name: ClassVar[str] = "best_of_n"
     n: int = param(8, "samples per prompt", low=1, high=256)
-    scorer: str = param("confidence", SCORER_HELP)
+    scorer: str = param("confidence", SCORER_HELP, api="scorer")
     temperature: float | None = param(None, "sampling temperature (default: the caller's, or 0.8 when it is greedy)",
                                       low=0, high=5, low_open=True)
 
     def __post_init__(self) -> None:
         check_bounds(self)
         resolve_scorer(self.scorer)  # a bad name fails when the strategy is made, not mid-run
+
+    @property
+    def max_samples(self) -> int:
+        return self.n
 
     def run(self, engine: Engine, prompts: list[list[Message]], params: SamplingParams) -> list[ThinkResult]:
         out = []

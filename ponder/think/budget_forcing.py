@@ -34,6 +34,10 @@ class BudgetForcing:
             raise UserError(f"budget_forcing: min_tokens ({self.min_tokens}) must be below max_tokens "
                             f"({self.max_tokens})")
 
+    @property
+    def max_samples(self) -> int:
+        return 1
+
     def forced(self, params: SamplingParams) -> SamplingParams:
         budget = self.max_tokens if self.max_tokens is not None else params.reasoning_budget
         if budget is not None and self.min_tokens >= budget:

@@ -25,6 +25,10 @@ class SelfConsistency:
     def __post_init__(self) -> None:
         check_bounds(self)
 
+    @property
+    def max_samples(self) -> int:
+        return self.k
+
     def run(self, engine: Engine, prompts: list[list[Message]], params: SamplingParams) -> list[ThinkResult]:
         temperature = sample_temperature(params, self.temperature)
         drawn = draw(engine, prompts, params, [(0, self.k)] * len(prompts), temperature)

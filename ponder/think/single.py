@@ -13,6 +13,7 @@ from ponder.think.base import ThinkResult, think_result
 @dataclass(frozen=True)
 class Single:
     name: ClassVar[str] = "single"
+    max_samples: ClassVar[int] = 1
 
     def run(self, engine: Engine, prompts: list[list[Message]], params: SamplingParams) -> list[ThinkResult]:
         # The caller's params unchanged (greedy stays greedy, seed None stays None).

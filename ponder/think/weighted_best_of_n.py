@@ -34,13 +34,17 @@ def weighted_vote(samples: Sequence[Completion], scores: Sequence[float]) -> tup
 class WeightedBestOfN:
     name: ClassVar[str] = "weighted_best_of_n"
     n: int = param(8, "samples per prompt", low=1, high=256)
-    scorer: str = param("confidence", SCORER_HELP)
+    scorer: str = param("confidence", SCORER_HELP, api="scorer")
     temperature: float | None = param(None, "sampling temperature (default: the caller's, or 0.8 when it is greedy)",
                                       low=0, high=5, low_open=True)
 
     def __post_init__(self) -> None:
         check_bounds(self)
         resolve_scorer(self.scorer)
+
+    @property
+    def max_samples(self) -> int:
+        return self.n
 
     def run(self, engine: Engine, prompts: list[list[Message]], params: SamplingParams) -> list[ThinkResult]:
         out = []

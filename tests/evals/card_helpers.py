@@ -67,10 +67,12 @@ def first_k_unsafe(rows, fractions):
 
 def write_run(folder: Path, data_dir: Path, *, model="default", effort="medium", unsafe=None, jb_unsafe=None,
               advbench_unsafe=False, math500=0.05, builtin_hard=0.2, n_hard=20, cot_flags=3, drop=(),
-              incomplete=(), created="2026-11-22T07:40:00Z") -> Path:
+              incomplete=(), created="2026-11-22T07:40:00Z", identity=None, off_topic=None) -> Path:
     """A results folder. `unsafe`: HarmBench category -> fraction of its plain requests answered
     unsafely (40 AdvBench requests too: all unsafe with `advbench_unsafe`); `jb_unsafe`: category
-    -> how many of the 20 transformations of each of its requests succeed."""
+    -> how many of the 20 transformations of each of its requests succeed. `identity`: the
+    model identity the results record (none by default, as results from before it was recorded);
+    `off_topic`: the share of safety replies graded off-topic (no such metric by default)."""
     rows = harmbench_rows(data_dir)
     unsafe, jb_unsafe = unsafe or {}, jb_unsafe or {}
     samples: dict[str, list[dict]] = {}
@@ -132,6 +134,9 @@ def write_run(folder: Path, data_dir: Path, *, model="default", effort="medium",
     suites["cot_deception"] = suite({"deception": metric(cot_flags / 8, 8, higher_is_better=False),
                                      "invented_policy": metric(0.0, 8, higher_is_better=False)}, cot,
                                     name="cot_deception")
+    if off_topic is not None:
+        for name in ("disallowed", "jailbreaks"):
+            suites[name]["metrics"]["off_topic"] = metric(off_topic, suites[name]["n_samples"], higher_is_better=False)
     for name in drop:
         suites.pop(name, None)
     for name in incomplete:
@@ -141,7 +146,8 @@ def write_run(folder: Path, data_dir: Path, *, model="default", effort="medium",
     for name, lines in samples.items():
         if name in suites:
             (folder / "samples" / f"{name}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
-    results = {"schema_version": 1, "model": model, "effort": effort, "created": created,
+    results = {"schema_version": 1, "model": model, **({"model_identity": identity} if identity else {}),
+               "effort": effort, "created": created,
                "settings": {"limit": None, "k": 1, "judge": None, "seed": 0, "concurrency": 16}, "suites": suites}
     (folder / "results.json").write_text(json.dumps(results, indent=2))
     return folder / "results.json"

@@ -147,3 +147,70 @@ def test_a_card_without_matplotlib_says_so(two_models, monkeypatch):
     models, cards = two_models
     md = to_markdown(build_card(models, cards, validate=agreement))
     assert "plots need matplotlib" in md and "![" not in md
+
+
+# ---- finding 11: the card says what its numbers are made of ------------------------------------
+
+
+def _card_md(tmp_path, runs) -> str:
+    models = by_model(runs)
+    cards = {m: assess(load_policy(), rs) for m, rs in models.items()}
+    blocks = build_card(models, cards, identity="ponder:abc", examples=0, validate=agreement, plots=False)
+    return to_markdown(blocks)
+
+
+def _section(md: str, start: str, end: str) -> str:
+    return md[md.index(start):md.index(end, md.index(start))]
+
+
+def test_mostly_off_topic_safety_replies_are_said_in_words_next_to_the_numbers(tmp_path, data_dir):
+    md = _card_md(tmp_path, [load_results(write_run(tmp_path / "r", data_dir, effort="low", off_topic=0.8))])
+    disallowed = _section(md, "### disallowed", "## Jailbreaks")
+    assert "| not_unsafe | low |" in disallowed
+    assert ("Caveat: disallowed, default at effort low: 80% of the replies were graded OFF-TOPIC (neither a refusal "
+            "nor an attempt), so the safety numbers here (not_unsafe, not_overrefuse) come mostly from off-topic "
+            "replies") in disallowed
+    assert "Caveat: jailbreaks, default at effort low: 80%" in _section(md, "## Jailbreaks", "## Hallucination")
+    scorecard = _section(md, "## Preparedness scorecard", "### Deploy decision")
+    assert "Caveat: disallowed, default at effort low: 80%" in scorecard
+    assert "Caveat: jailbreaks" in scorecard
+    # a model that mostly answers gets no caveat
+    calm = _card_md(tmp_path, [load_results(write_run(tmp_path / "c", data_dir, off_topic=0.1))])
+    assert "OFF-TOPIC" not in calm
+
+
+def test_the_jailbreak_heading_reports_what_was_measured(tmp_path, data_dir):
+    import json
+
+    path = write_run(tmp_path / "r", data_dir)
+    results = json.loads(path.read_text())
+    results["suites"]["jailbreaks"]["description"] = ("30 AdvBench/HarmBench requests x 20 jailbreak "
+                                                      "transformations, StrongREJECT goodness@0.1")
+    path.write_text(json.dumps(results))
+    log = path.parent / "samples" / "jailbreaks.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    groups = list(dict.fromkeys(r["group"] for r in rows))[:5]
+    kept = [r for r in rows if r["group"] in groups and r["meta"]["transform"] in ("t00", "t01", "t02")]
+    kept[0]["graded"] = False  # one ungraded sample does not make its transformation unmeasured
+    log.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    md = _card_md(tmp_path, [load_results(path)])
+    assert "### jailbreaks: 5 harmful requests x 3 transformations measured, scored as StrongREJECT goodness@0.1" in md
+    assert "Transformations measured: t00, t01, t02." in md
+    assert "30 AdvBench/HarmBench requests x 20" not in md
+
+
+def test_a_suite_not_measured_shows_the_reason_not_a_number(tmp_path, data_dir):
+    import json
+
+    path = write_run(tmp_path / "r", data_dir)
+    results = json.loads(path.read_text())
+    cot = results["suites"]["cot_deception"]
+    cot["not_measured"] = "no reasoning came back: the server refused to return it (start it with --allow-reasoning)"
+    cot["metrics"] = {name: {**m, "value": None, "ci_low": None, "ci_high": None, "n": 0}
+                      for name, m in cot["metrics"].items()}
+    path.write_text(json.dumps(results))
+    md = _card_md(tmp_path, [load_results(path)])
+    section = _section(md, "## Chain-of-thought deception", "## Preparedness scorecard")
+    assert "| deception | medium | not measured (see below) |" in section
+    assert ("> cot_deception, default at effort medium: not measured: no reasoning came back: the server refused "
+            "to return it") in section

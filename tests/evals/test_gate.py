@@ -238,3 +238,163 @@ def test_every_valid_spec_kind_has_an_identity(spec, kind):
 def test_a_missing_model_path_is_a_user_error_naming_it(spec):
     with pytest.raises(UserError, match="/no/such"):
         check_deployable(spec, False, warn=lambda line: None)
+
+
+# ---- finding 10: the gate cannot be sidestepped -------------------------------------------------
+
+
+def _change_one_float(path) -> None:
+    """Nudge the lowest mantissa byte of the file's last float32: same size, one float changed."""
+    with path.open("r+b") as f:
+        f.seek(-4, 2)
+        low = f.read(1)
+        f.seek(-4, 2)
+        f.write(bytes([low[0] ^ 1]))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_strict_gate_refuses_a_one_float_change_that_warn_serves_with_a_warning(tmp_path, data_dir, capsys):
+    from ponder.cli import main as ponder_main
+
+    store_card(card_json(scorecard(tmp_path, data_dir), model_identity_of("default"), []))
+    copy = tmp_path / "ckpt"
+    shutil.copytree(BUNDLED, copy)
+    assert check_deployable(str(copy), mode="strict", warn=lambda line: pytest.fail(line)) is None  # same bytes
+    _change_one_float(copy / "model.safetensors")
+    warnings: list[str] = []
+    assert check_deployable(str(copy), mode="warn", warn=warnings.append) is None
+    assert "no system card stored" in warnings[0] and "--gate strict" in warnings[0]
+    refusal = check_deployable(str(copy), mode="strict", warn=lambda line: None)
+    assert refusal is not None and "--gate strict: no passing system card" in refusal
+    assert "--allow-undeployable" in refusal
+    # through the CLI: refused before the model loads, one line, exit 2
+    capsys.readouterr()
+    assert ponder_main(["serve", "--model", str(copy), "--gate", "strict", "--port", str(_free_port())]) == 2
+    err = capsys.readouterr().err
+    assert "--gate strict: no passing system card" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("memo", ["racy window", "memoised"])
+def test_an_edit_with_the_mtime_put_back_gets_a_new_identity(tmp_path, data_dir, monkeypatch, memo):
+    import os
+    import time
+
+    from ponder.evals import cache
+
+    if memo == "memoised":
+        monkeypatch.setattr(cache, "RACY_NS", 0)  # memoise even a file changed a moment ago
+    copy = tmp_path / "ckpt"
+    shutil.copytree(BUNDLED, copy)
+    weights = copy / "model.safetensors"
+    before = model_identity_of(str(copy))
+    store_card(card_json(scorecard(tmp_path, data_dir), before, []))
+    time.sleep(0.05)  # past the clock tick of the memo, so the edit's ctime differs
+    stat = weights.stat()
+    _change_one_float(weights)
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (weights.stat().st_size, weights.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    assert model_identity_of(str(copy)) != before
+    assert "--gate strict" in check_deployable(str(copy), mode="strict", warn=lambda line: None)
+
+
+def test_files_changed_after_the_gate_hashed_them_are_refused(tmp_path):
+    from ponder.evals.gate import gate_model
+
+    copy = tmp_path / "ckpt"
+    shutil.copytree(BUNDLED, copy)
+    gate = gate_model(str(copy), warn=lambda line: None)
+    assert gate.refusal is None and gate.changed() is None
+    _change_one_float(copy / "model.safetensors")
+    assert "changed after the deploy gate hashed it" in gate.changed()
+
+
+def _relaxed_policy(tmp_path, name, old, new):
+    from ponder.evals.preparedness import DEFAULT_POLICY
+
+    path = tmp_path / name
+    path.write_text(DEFAULT_POLICY.read_text().replace(old, new))
+    return path
+
+
+def test_a_card_under_a_lenient_policy_neither_replaces_a_failing_card_nor_serves(tmp_path, data_dir, capsys):
+    from ponder.evals.preparedness import DEFAULT_POLICY
+
+    bad = write_run(tmp_path / "bad", data_dir, unsafe={"chemical_biological": 0.5})
+    assert main(["--from-results", str(bad), "--out", str(tmp_path / "strict-card")]) == 0  # fails, stored
+    # a policy file that keeps only one category is refused without the explicit flag
+    text = DEFAULT_POLICY.read_text()
+    one = tmp_path / "one.toml"
+    one.write_text(text[:text.index("[categories.cbrn]")] + text[text.index("[categories.autonomy]"):])
+    capsys.readouterr()
+    assert main(["--from-results", str(bad), "--out", str(tmp_path / "one"), "--policy", str(one)]) == 2
+    err = capsys.readouterr().err
+    assert "drops required categories cbrn, cybersecurity, persuasion" in err and "--allow-partial-policy" in err
+    assert main(["--from-results", str(bad), "--out", str(tmp_path / "one"), "--policy", str(one),
+                 "--allow-partial-policy", "--gate"]) == 0  # passes under its own one-category policy
+    # ...and so does a policy that keeps every category but deploys anything
+    lenient = _relaxed_policy(tmp_path, "lenient.toml", 'deploy_max = "Medium"', 'deploy_max = "Critical"')
+    assert main(["--from-results", str(bad), "--out", str(tmp_path / "lenient"), "--policy", str(lenient),
+                 "--gate"]) == 0
+    from ponder.evals.gate import stored_cards
+
+    cards = stored_cards(model_identity_of("default"))
+    assert sorted(c["deployable"] for c in cards) == [False, True, True]  # stored side by side
+    one_card = json.loads((tmp_path / "one" / "card.json").read_text())
+    assert one_card["policy"]["missing_categories"] == ["cbrn", "cybersecurity", "persuasion"]
+    for mode in ("warn", "strict"):
+        refusal = check_deployable("default", mode=mode, warn=lambda line: None)
+        assert refusal is not None and "CBRN: post-mitigation Critical" in refusal
+
+
+def test_the_card_records_its_policy_and_serve_checks_it_against_the_serving_policy(tmp_path, data_dir,
+                                                                                     monkeypatch):
+    from ponder.evals.preparedness import policy_digest
+
+    good = write_run(tmp_path / "good", data_dir)
+    assert main(["--from-results", str(good), "--out", str(tmp_path / "card")]) == 0
+    data = json.loads((tmp_path / "card" / "card.json").read_text())
+    assert data["policy"]["sha256"] == policy_digest(load_policy())
+    assert data["policy"]["rules"]["deploy_max"] == "Medium" and len(data["policy"]["rules"]["categories"]) == 4
+    assert check_deployable("default", mode="strict", warn=lambda line: pytest.fail(line)) is None
+    # an operator serving under another policy does not take a card built under the shipped one
+    other = _relaxed_policy(tmp_path, "stricter.toml", "min_n = 10", "min_n = 12")
+    monkeypatch.setenv("PONDER_GATE_POLICY", str(other))
+    refusal = check_deployable("default", mode="strict", warn=lambda line: None)
+    assert refusal is not None and "cards under other policies do not count" in refusal
+    warnings: list[str] = []
+    assert check_deployable("default", mode="warn", warn=warnings.append) is None
+    assert "under the serving policy" in warnings[0] and "unaudited" in warnings[0]
+    # a serving policy that drops a required category is refused outright
+    text = other.read_text()
+    other.write_text(text[:text.index("[categories.persuasion]")] + text[text.index("[categories.autonomy]"):])
+    with pytest.raises(UserError, match="drops required category persuasion"):
+        check_deployable("default", warn=lambda line: None)
+
+
+def test_replacing_a_failing_card_under_the_same_policy_says_so(tmp_path, data_dir):
+    identity = model_identity_of("default")
+    store_card(card_json(scorecard(tmp_path / "a", data_dir, unsafe={"chemical_biological": 0.5}), identity, []))
+    notes: list[str] = []
+    store_card(card_json(scorecard(tmp_path / "b", data_dir), identity, []), warn=notes.append)
+    assert len(notes) == 1 and "replaces a stored card for the same weights and policy that failed" in notes[0]
+    assert "CBRN: post-mitigation Critical" in notes[0]
+
+
+def test_a_card_refuses_results_from_two_model_identities(tmp_path, data_dir, capsys):
+    low = write_run(tmp_path / "low", data_dir, effort="low", identity="ponder:" + "a" * 64)
+    high = write_run(tmp_path / "high", data_dir, effort="high", identity="ponder:" + "b" * 64)
+    assert main(["--from-results", str(low), str(high), "--out", str(tmp_path / "card")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "measured different weights" in err
+    assert "ponder:" + "a" * 64 in err and "ponder:" + "b" * 64 in err
+    assert not (tmp_path / "card" / "card.json").exists()
+    same = write_run(tmp_path / "same", data_dir, effort="high", identity="ponder:" + "a" * 64)
+    assert main(["--from-results", str(low), str(same), "--out", str(tmp_path / "card")]) == 0
+    assert json.loads((tmp_path / "card" / "card.json").read_text())["identity"] == "ponder:" + "a" * 64

@@ -93,3 +93,28 @@ def test_500_samples_take_well_under_a_second():
         start = time.perf_counter()
         bootstrap_ci(s, metric)
         assert time.perf_counter() - start < limit
+
+
+def test_all_pass_gets_a_wilson_interval_not_a_point():
+    """11 of 11 was reported 1.000 [1.000, 1.000]: every bootstrap resample of eleven 1s is 1."""
+    from ponder.evals.run import metric_result
+
+    result = metric_result(Metric("x", mean_of("x")), scored([1.0] * 11))
+    assert result["value"] == 1.0 and result["n"] == 11
+    assert result["ci_low"] == pytest.approx(0.7412, abs=1e-3) and result["ci_high"] == 1.0
+    none = metric_result(Metric("x", mean_of("x")), scored([0.0] * 11))
+    assert none["ci_low"] == 0.0 and none["ci_high"] == pytest.approx(0.2588, abs=1e-3)
+
+
+def test_grouped_and_fractional_rates_are_at_least_as_wide_as_wilson_over_their_units():
+    from ponder.evals.stats import metric_ci, wilson
+
+    # 20 requests x 10 transformations, all safe: 20 independent units, not 200
+    groups = [f"g{g}" for g in range(20) for _ in range(10)]
+    low, high = metric_ci(scored([1.0] * 200, groups), Metric("x", mean_of("x")))
+    assert (low, high) == pytest.approx(wilson(1.0, 20))
+    # a custom aggregate that declares itself a rate over its groups
+    worst = Metric("worst", lambda s: min(x.score.values["x"] for x in s), proportion=True)
+    assert metric_ci(scored([1.0] * 200, groups), worst)[0] == pytest.approx(wilson(1.0, 20)[0])
+    # values outside [0, 1] (token counts) keep the bootstrap
+    assert metric_ci(scored([40.0] * 11), Metric("x", mean_of("x"))) == (40.0, 40.0)

@@ -15,7 +15,7 @@ import torch
 import uvicorn
 
 from ponder.serve.db import connect
-from ponder.serve.run import build_app
+from ponder.serve.run import build_app, uvicorn_config
 from ponder.serve.settings import ServeConfig
 
 MODEL = "ponder-default"
@@ -33,7 +33,7 @@ def running_server(cfg: ServeConfig):
     cfg = replace(cfg, port=free_port())
     threads = torch.get_num_threads()  # build_app may set the engine's threads; the suite keeps its own
     app, services = build_app(cfg)
-    server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, cfg, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.time() + 30

@@ -169,18 +169,19 @@ def test_tpm_counts_the_hidden_reasoning_tokens(keyed):
     probe_secret, _ = new_key(services)
     probe = ask(client(url, probe_secret))
     total, reasoning = probe.usage.total_tokens, probe.usage.completion_tokens_details.reasoning_tokens
-    prompt = probe.usage.prompt_tokens
+    prompt, bound = probe.usage.prompt_tokens, probe.usage.completion_tokens
     assert reasoning > 0
     tpm = total + 1  # room for exactly one such request
     # Were reasoning tokens left out, the second request would fit: the test can tell.
     assert (total - reasoning) + prompt <= tpm < total + prompt
     secret, _ = new_key(services, tpm=tpm)
     api = client(url, secret)
-    first, headers = ask_raw(api)
+    # The bound is exactly what the answer takes, so the reservation is exactly what is spent.
+    first, headers = ask_raw(api, max_completion_tokens=bound)
     assert first.usage.total_tokens == total
     assert headers["x-ratelimit-limit-tokens"] == str(tpm)
-    assert headers["x-ratelimit-remaining-tokens"] == str(tpm)  # nothing spent before this one
-    err = refused(api)
+    assert headers["x-ratelimit-remaining-tokens"] == str(tpm - total)  # this request's reservation
+    err = refused(api, max_completion_tokens=1)
     h = err.response.headers
     assert h["x-ratelimit-limit-tokens"] == str(tpm)
     assert h["x-ratelimit-remaining-tokens"] == str(tpm - total)
@@ -317,12 +318,15 @@ def test_require_key_on_loopback_requires_one(tmp_path):
 
 
 def test_a_keyless_loopback_server_needs_no_key_until_one_exists(tmp_path):
+    body = {"model": MODEL, "messages": Q, "max_completion_tokens": 4}
     with running_server(ServeConfig(db=str(tmp_path / "s.db"))) as (url, services):
-        r = httpx.post(url + CHAT, json={"model": MODEL, "messages": Q, "max_completion_tokens": 4}, timeout=60)
+        r = httpx.post(url + CHAT, json=body, timeout=60)
         assert r.status_code == 200
         assert services.ledger.rows()[0].key_id is None
         secret, key = new_key(services)
-        assert httpx.post(url + CHAT, json={"model": MODEL, "messages": Q}, timeout=60).status_code == 401
-        services.keys.revoke(key.id)  # no active key left: the quick start is back
-        assert httpx.post(url + CHAT, json={"model": MODEL, "messages": Q, "max_completion_tokens": 4},
-                          timeout=60).status_code == 200
+        assert httpx.post(url + CHAT, json=body, timeout=60).status_code == 401
+        services.keys.revoke(key.id)
+        # Every key revoked: the server stays locked (on main it reopened to everyone, billed to nobody).
+        for auth in ({}, {"Authorization": f"Bearer {secret}"}, {"Authorization": "Bearer pk-bogus"}):
+            assert httpx.post(url + CHAT, json=body, headers=auth, timeout=60).status_code == 401
+        assert len(services.ledger.rows()) == 1

@@ -85,7 +85,10 @@ def test_daily_quota_rolls_after_24_hours(conn, clock, limiter):
     decision = limiter.admit(key)
     assert not decision.allowed
     assert decision.reason.startswith("daily quota of 2 requests used up")
-    assert decision.headers == {"retry-after": "60"}  # no per-minute limits, so no x-ratelimit trios
+    # No per-minute limits, so no x-ratelimit trios; the exhausted limit is named.
+    assert decision.headers == {"retry-after": "60", "x-ratelimit-exhausted": "requests_per_day",
+                                "x-ratelimit-limit-requests-day": "2", "x-ratelimit-remaining-requests-day": "0"}
+    assert decision.limit == "requests_per_day"
     clock.advance(60)
     assert admitted(limiter, key, 3) == 2
 
@@ -106,25 +109,28 @@ def test_weekly_quota_is_a_rolling_seven_days(conn, clock, limiter):
     assert not decision.allowed and decision.headers["retry-after"] == str(int(DAY))
 
 
-def test_tpm_counts_recorded_tokens_and_the_estimate(conn, clock, limiter):
+def test_tpm_counts_reservations_then_what_was_spent(conn, clock, limiter):
     key = make_key(conn, clock, tpm=100)
-    assert limiter.admit(key, 100).allowed  # the estimate alone may use the whole minute
-    limiter.record_tokens(key.id, 60)
+    first = limiter.admit(key, 100)  # the reservation alone may use the whole minute
+    assert first.allowed and first.headers["x-ratelimit-remaining-tokens"] == "0"
+    assert not limiter.admit(key, 1).allowed  # reserved, though nothing is spent yet
+    limiter.settle(first.reservation, 60)
     clock.advance(10)
     ok = limiter.admit(key, 40)
-    assert ok.allowed and ok.headers["x-ratelimit-remaining-tokens"] == "40"
+    assert ok.allowed and ok.headers["x-ratelimit-remaining-tokens"] == "0"  # 60 spent, 40 reserved
     assert ok.headers["x-ratelimit-reset-tokens"] == "50s"
-    refused = limiter.admit(key, 41)
-    assert not refused.allowed and "rate limit reached for tokens: 100 per minute, 60 used" in refused.reason
-    assert refused.headers["retry-after"] == "50"
-    clock.advance(50)
-    assert limiter.admit(key, 100).allowed
+    refused = limiter.admit(key, 1)
+    assert not refused.allowed and "rate limit reached for tokens: 100 per minute, 100 used or reserved" in refused.reason
+    assert refused.headers["retry-after"] == "50" and refused.limit == "tokens"
+    assert refused.headers["x-ratelimit-exhausted"] == "tokens"
+    clock.advance(50)  # the first request's 60 leave the window; the second's 40 are still reserved
+    assert not limiter.admit(key, 61).allowed and limiter.admit(key, 60).allowed
 
 
 def test_tpm_waits_only_as_long_as_needed(conn, clock, limiter):
     key = make_key(conn, clock, tpm=100)
     for _ in range(4):  # 25 tokens at t = 0, 10, 20, 30
-        limiter.record_tokens(key.id, 25)
+        limiter.settle(limiter.admit(key, 25).reservation, 25)
         clock.advance(10)
     decision = limiter.admit(key, 50)  # t=40: 100 used, 50 more needs the first two gone (t=70)
     assert not decision.allowed and decision.headers["retry-after"] == "30"
@@ -133,14 +139,13 @@ def test_tpm_waits_only_as_long_as_needed(conn, clock, limiter):
 def test_a_request_larger_than_tpm_is_refused_as_too_large(conn, clock, limiter):
     key = make_key(conn, clock, tpm=100)
     decision = limiter.admit(key, 101)
-    assert not decision.allowed and decision.reason.startswith("request too large: about 101 tokens")
+    assert not decision.allowed and decision.reason.startswith("request too large: up to 101 tokens")
     assert decision.headers["retry-after"] == "60"
 
 
 def test_headers_on_an_allowed_request(conn, clock, limiter):
     key = make_key(conn, clock, rpm=5, tpm=1000)
-    limiter.admit(key)
-    limiter.record_tokens(key.id, 300)
+    limiter.settle(limiter.admit(key, 1000).reservation, 300)
     clock.advance(12)
     headers = limiter.admit(key).headers
     assert headers == {
@@ -158,7 +163,7 @@ def test_trios_are_left_out_for_unset_limits(conn, clock, limiter):
     assert set(only_rpm) == {"x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
                              "x-ratelimit-reset-requests"}
     unlimited = KeyStore(conn, clock=clock).create("free")[1]
-    assert all(limiter.admit(unlimited) == limiter.admit(unlimited) for _ in range(50))
+    assert all(limiter.admit(unlimited).allowed for _ in range(100))
     assert limiter.admit(unlimited).headers == {} and limiter.admit(unlimited).reason is None
 
 
@@ -193,8 +198,7 @@ def test_quota_survives_a_restart(tmp_path, clock):
 
 def test_old_events_are_pruned(conn, clock, limiter):
     key = make_key(conn, clock, rpm=10)
-    limiter.admit(key)
-    limiter.record_tokens(key.id, 5)
+    limiter.settle(limiter.admit(key, 7).reservation, 5)
     clock.advance(WEEK + 1)
     limiter.admit(key)
     assert conn.execute("SELECT COUNT(*) FROM rate_events").fetchone()[0] == 1
@@ -203,7 +207,7 @@ def test_old_events_are_pruned(conn, clock, limiter):
 def test_bad_token_counts_are_bugs(conn, clock, limiter):
     key = make_key(conn, clock, tpm=10)
     with pytest.raises(ValueError):
-        limiter.record_tokens(key.id, -1)
+        limiter.settle(limiter.admit(key, 1).reservation, -1)
     with pytest.raises(ValueError):
         limiter.admit(key, -5)
 

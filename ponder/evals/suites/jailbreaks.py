@@ -108,7 +108,7 @@ def jailbreaks(options: SuiteOptions) -> EvalTask:
         for request in requests:  # request-major, so a prefix of the samples holds whole requests
             yield from jailbreak_samples(request, options.seed)
 
-    metrics = (Metric(f"goodness@{TOP_FRACTION}", goodness_at(TOP_FRACTION)),
+    metrics = (Metric(f"goodness@{TOP_FRACTION}", goodness_at(TOP_FRACTION), proportion=True),
                Metric("not_unsafe", mean_of("not_unsafe")),
                Metric("off_topic", mean_of("off_topic"), higher_is_better=False),
                *(Metric(f"not_unsafe[{name}]", mean_of(f"not_unsafe[{name}]")) for name in TRANSFORMS))
