@@ -78,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from ponder.prm.train import run_prm_stage
 
         return run_prm_stage(args)
-    from ponder.prm.train import PRMConfig
+    from ponder.prm.config import PRMConfig
     from ponder.rl.rl_config import RLConfig
 
     stray = stray_flags(args, SFTConfig, (RLConfig, PRMConfig))
@@ -124,10 +124,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ponder import __version__
     from ponder.config import add_config_flags
+    from ponder.engine.spec import VALID_SPECS
     from ponder.evals.card_cli import register as register_card
     from ponder.evals.cli import register as register_eval
-    from ponder.prm.train import add_prm_arguments
+    from ponder.prm.config import add_prm_arguments
     from ponder.rl.rl_cli import add_rl_arguments
     from ponder.rl.sft_config import SFTConfig
     from ponder.serve.accounts_cli import register as register_accounts
@@ -137,11 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     from ponder.think.strategy import DEFAULT_STRATEGY, STRATEGIES
 
     parser = argparse.ArgumentParser(prog="ponder", description="Models that think before they answer.")
+    parser.add_argument("--version", action="version", version=f"ponder {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ask = sub.add_parser("ask", help="ask a model a question; it thinks, then answers")
     ask.add_argument("prompt", help="the question")
-    ask.add_argument("--model", default="default", metavar="SPEC", help="'default' (bundled) or a checkpoint directory")
+    ask.add_argument("--model", default="default", metavar="SPEC", help=f"the model: {VALID_SPECS}")
     ask.add_argument("--effort", default=DEFAULT_EFFORT, choices=list(EFFORT_BUDGETS), help="how hard to think")
     ask.add_argument("--budget", type=positive_int, default=None, metavar="N",
                      help="reasoning budget in tokens (overrides --effort)")

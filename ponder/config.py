@@ -99,18 +99,54 @@ def load_toml(path: Path) -> dict[str, Any]:
     return flat
 
 
+_TYPE_LABELS = {int: "whole number", float: "number", str: "text", bool: "true or false"}
+
+
+def type_label(typ: Any) -> str:
+    """A field's type as help text says it: "whole number", "text or none", "list of text"."""
+    origin = get_origin(typ)
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, get_args(typ)))
+    if origin in (typing.Union, types.UnionType):
+        options = [type_label(a) for a in get_args(typ) if a is not type(None)]
+        return " or ".join(options) + (" or none" if type(None) in get_args(typ) else "")
+    if origin is tuple:
+        return f"comma-separated list of {type_label(get_args(typ)[0])}"
+    return _TYPE_LABELS.get(typ, getattr(typ, "__name__", str(typ)))
+
+
+def add_field_flag(parser, f: dataclasses.Field, typ: Any, metavar: str | None = None, argparse_choices: bool = True,
+                   **extra) -> None:
+    """`--field` for one config field, defaulting to None (= keep the recipe's or the default).
+    A boolean is `--field` / `--no-field`; a Literal lists its choices (checked by argparse, or
+    with `argparse_choices=False` only named, left to the config's own one-line error); other
+    help says the type."""
+    flag, help_text = f"--{f.name.replace('_', '-')}", f.metadata.get("help", "")
+    if typ is bool:
+        parser.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction,
+                            help=f"{help_text} (default: {'on' if f.default else 'off'})")
+        return
+    choices = get_args(typ) if get_origin(typ) is Literal and argparse_choices else None
+    if extra.get("nargs") == "+" and get_origin(typ) is tuple:  # space-separated values, not one string
+        label = f"one or more {type_label(get_args(typ)[0])}, "
+    else:
+        label = "" if choices else f"{type_label(typ)}, "
+    parser.add_argument(flag, dest=f.name, default=None, choices=choices,
+                        metavar=None if choices else (metavar or f.name.upper()),
+                        help=f"{help_text} ({label}default: {_shown(f.default)})", **extra)
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, tuple):
+        return ",".join(map(str, default)) or "none"
+    return '""' if default == "" else str(default)
+
+
 def add_config_flags(parser: argparse.ArgumentParser, cls: type) -> None:
     """One `--field` flag per dataclass field, all defaulting to None (= keep recipe/default)."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        typ = hints[f.name]
-        choices = get_args(typ) if get_origin(typ) is Literal else None
-        # A bare boolean flag means true (`--require-key`); `--require-key false` still works.
-        flag_only = {"nargs": "?", "const": "true"} if typ is bool else {}
-        parser.add_argument(
-            f"--{f.name.replace('_', '-')}", dest=f.name, default=None, metavar=None if choices else f.name.upper(),
-            choices=choices, help=f"{f.metadata.get('help', '')} (default: {f.default})", **flag_only,
-        )
+        add_field_flag(parser, f, hints[f.name])
 
 
 def config_overrides(args: argparse.Namespace, cls: type) -> dict[str, Any]:
@@ -131,13 +167,13 @@ def add_stage_flags(parser: argparse.ArgumentParser, cls: type, title: str) -> N
     skipping flags the parser already has: a shared flag (--steps, --lr) then carries the value
     for whichever stage runs. Help shows this stage's defaults."""
     fields = dataclasses.fields(cls)
+    hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(title, "shared flags (--name, --steps, --lr, ...) take these defaults: "
-                                      + ", ".join(f"{f.name}={f.default}" for f in fields))
+                                      + ", ".join(f"{f.name}={_shown(f.default)}" for f in fields))
     for f in fields:
-        kind = {"nargs": "?", "const": "true"} if isinstance(f.default, bool) else {}
         try:
-            group.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, metavar=f.name.upper(),
-                               help=f"{f.metadata['help']} (default: {f.default})", **kind)
+            # A shared parser parses every stage's flags before one stage's config checks them.
+            add_field_flag(group, f, hints[f.name], argparse_choices=False)
         except argparse.ArgumentError:  # the parser has it already
             continue
 

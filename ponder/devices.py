@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from ponder.errors import UserError
+
+if TYPE_CHECKING:  # torch is imported where it is used, so config modules (and `ponder --help`) stay fast
+    import torch
 
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["fp32", "bf16"]
@@ -29,6 +30,8 @@ NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 def resolve_device(name: str) -> torch.device:
     """auto: the GPU when there is one, else the CPU. Under torchrun each rank takes the GPU of
     its LOCAL_RANK."""
+    import torch
+
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":
@@ -45,6 +48,8 @@ def resolve_device(name: str) -> torch.device:
 
 def autocast(device: torch.device, precision: str):
     """The context forward passes run in: bf16 autocast, or nothing for fp32."""
+    import torch
+
     if precision == "fp32":
         return nullcontext()
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -52,6 +57,8 @@ def autocast(device: torch.device, precision: str):
 
 def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work, so wall-clock timings measure it."""
+    import torch
+
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 

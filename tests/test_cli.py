@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+import ponder
+
 from ponder.cli import main
 from ponder.engine.spec import BUNDLED
 from ponder.model.checkpoint import save_checkpoint
@@ -110,3 +112,29 @@ def test_bundled_model_answers_the_readme_question(capsys):
     data = json.loads(out)
     assert code == 0 and data["answer"].strip() == "10063" and data["finish_reason"] == "stop"
     assert data["usage"]["reasoning_tokens"] > 10
+
+
+def test_help_and_version_load_no_torch():
+    """`ponder --help` and every subcommand's help build without importing torch (it costs ~1.5 s)."""
+    code = ("import sys; from ponder.cli import build_parser; p = build_parser(); "
+            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('ponder'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    version = subprocess.run([sys.executable, "-m", "ponder", "--version"], capture_output=True, text=True, timeout=60)
+    assert version.stdout.strip() == f"ponder {ponder.__version__}"
+
+
+def test_flags_read_as_people_write_them(capsys):
+    from ponder.cli import build_parser
+
+    parser = build_parser()
+    serve = parser.parse_args(["serve", "--no-allow-reasoning", "--require-key"])
+    assert (serve.allow_reasoning, serve.require_key, serve.allow_undeployable) == (False, True, None)
+    for argv in (["serve"], ["card"], ["train"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args([*argv, "--help"])
+        text = capsys.readouterr().out
+        assert "<class" not in text and "[ALLOW_" not in text and "[DYNAMIC_" not in text
+    with pytest.raises(SystemExit):
+        parser.parse_args(["ask", "--help"])
+    assert "hf:DIR, gguf:FILE, vllm:MODEL or openai:MODEL@URL" in " ".join(capsys.readouterr().out.split())

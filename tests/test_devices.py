@@ -79,7 +79,7 @@ def test_sft_then_rl_train_in_bf16_and_save_fp32_weights(tmp_path, device):
     assert main(["train", "--stage", "rl", "--steps", "2", "--prompts-per-step", "4", "--group-size", "4",
                  "--max-completion-tokens", "96", "--eval-problems", "4", "--eval-samples", "0",
                  "--test-time-problems", "0", "--min-difficulty", "2", "--max-difficulty", "3",
-                 "--tensorboard", "false", "--temperature", "1.5", "--dynamic-sampling", "false", "--name", "rl",
+                 "--no-tensorboard", "--temperature", "1.5", "--no-dynamic-sampling", "--name", "rl",
                  *flags]) == 0
     trained = rows(tmp_path / "rl" / "metrics.jsonl")[1:]
     assert sum(r["updates"] for r in trained) >= 2 and all(r["nonfinite_updates"] == 0 for r in trained)

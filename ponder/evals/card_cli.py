@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from ponder.config import add_field_flag
+from ponder.engine.spec import VALID_SPECS
 from ponder.errors import UserError
 from ponder.evals.card_config import CardConfig, load_card_config
 from ponder.evals.card_results import RunResults, by_model, load_results
@@ -32,7 +34,7 @@ def register(subparsers) -> None:
                     "($PONDER_CARD_DIR, default ~/.cache/ponder/cards) where `ponder serve` looks for it. "
                     "Settings come from --config (default: the card.toml shipped with ponder); flags win.")
     p.add_argument("--model", default=None, metavar="SPEC",
-                   help="model to audit: default, a checkpoint dir, hf:DIR, gguf:FILE, openai:MODEL@URL")
+                   help=f"model to audit: {VALID_SPECS}")
     p.add_argument("--compare", nargs="+", default=[], metavar="SPEC", help="models shown as extra columns")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default runs/card/<model>-<time>)")
     p.add_argument("--config", default=None, metavar="FILE", help="TOML card settings (see ponder/evals/card.toml)")
@@ -47,8 +49,7 @@ def register(subparsers) -> None:
     hints = typing.get_type_hints(CardConfig)
     for f in dataclasses.fields(CardConfig):
         extra: dict[str, Any] = {"nargs": "+"} if f.name in TUPLE_FIELDS else {}
-        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None, metavar=f.name.upper(),
-                       help=f"{f.metadata.get('help', '')} ({hints[f.name]})", **extra)
+        add_field_flag(p, f, hints[f.name], **extra)
     p.set_defaults(func=cmd_card)
 
 

@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 from ponder.engine.base import Completion, SamplingParams
 from ponder.errors import UserError
 from ponder.model.chat import Message, encode_completion
+from ponder.prm.config import parse_level  # noqa: F401 (re-exported: callers import it from here)
 from ponder.prm.model import separator_ids, step_ends
 from ponder.tasks import TASKS
 from ponder.tasks.base import Problem, rng_for
@@ -57,15 +58,6 @@ class LabelledTrace:
     def from_json(cls, line: str) -> "LabelledTrace":
         raw = json.loads(line)
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
-
-
-def parse_level(text: str) -> tuple[str, int]:
-    """"arithmetic:5" -> ("arithmetic", 5), or a UserError naming what would be valid."""
-    family, _, level = text.partition(":")
-    valid = f"valid: FAMILY:LEVEL with FAMILY one of {', '.join(sorted(TASKS))}"
-    if family not in TASKS or not level.isdigit() or not 1 <= int(level) <= TASKS[family].max_difficulty:
-        raise UserError(f"level {text!r} is not a family:difficulty pair; {valid} and LEVEL in 1..max difficulty")
-    return family, int(level)
 
 
 def training_problems(n: int, seed: int, levels: Sequence[str]) -> list[Problem]:

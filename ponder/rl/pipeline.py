@@ -54,7 +54,7 @@ def ambiguous_fields() -> list[str]:
 
 def build_pipeline(args: argparse.Namespace) -> Pipeline:
     """Both stages' configs from their recipes and the flags; RL starts from the SFT stage's model."""
-    from ponder.prm.train import PRMConfig
+    from ponder.prm.config import PRMConfig
     from ponder.rl.rl_config import RLConfig
     from ponder.rl.sft_config import SFTConfig
 

@@ -18,7 +18,7 @@ def add_rl_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_rl_stage(args: argparse.Namespace) -> int:
-    from ponder.prm.train import PRMConfig
+    from ponder.prm.config import PRMConfig
     from ponder.rl.distributed import exit_worker
     from ponder.rl.grpo import train_rl
     from ponder.rl.rl_config import RLConfig

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ponder.config import field
+from ponder.engine.spec import VALID_SPECS
 from ponder.think.budget import EFFORT_BUDGETS
 
 # OpenAI's effort words. `none` answers without reasoning; `xhigh` is refused unless configured,
@@ -17,7 +18,7 @@ EFFORT_TO_BUDGET: dict[str, int | None] = {"none": 0, **EFFORT_BUDGETS, "xhigh":
 @dataclass(frozen=True)
 class ServeConfig:
     # What is served
-    model: str = field("default", "model spec: 'default' (bundled) or a checkpoint directory")
+    model: str = field("default", f"the model: {VALID_SPECS}")
     allow_undeployable: bool = field(False, "serve a model whose stored system card fails the deploy gate "
                                             "(ponder card --gate)")
     gate: Literal["warn", "strict"] = field(

@@ -11,6 +11,7 @@ import re
 import time
 from pathlib import Path
 
+from ponder.engine.spec import VALID_SPECS
 from ponder.errors import UserError
 
 
@@ -22,7 +23,7 @@ def add_bench_think(bench_sub) -> None:
         description="Accuracy against mean tokens per problem (log x) for self-consistency, best-of-n, "
         "weighted best-of-n (replayed from one pool of samples), budget forcing, adaptive and, with --prm, "
         "PRM beam search (run for real).")
-    think.add_argument("--model", default="default", metavar="SPEC", help="model spec (default: the bundled model)")
+    think.add_argument("--model", default="default", metavar="SPEC", help=f"the model: {VALID_SPECS}")
     think.add_argument("--data", default="builtin", metavar="SET",
                        help="builtin (the held-out task mix) or a GSM8K-format JSONL file path")
     think.add_argument("--n", type=int, default=100, help="problems (the first N; default 100)")

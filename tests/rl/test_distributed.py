@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 ARGS = ["train", "--stage", "rl", "--steps", "2", "--prompts-per-step", "4", "--group-size", "4",
         "--max-completion-tokens", "96", "--eval-problems", "4", "--test-time-problems", "0",
         "--updates-per-step", "2", "--min-difficulty", "2", "--max-difficulty", "3", "--no-progress",
-        "--tensorboard", "false",
+        "--no-tensorboard",
         # Hot sampling keeps most groups' rewards unequal at these levels, so every step has an
         # update, whichever of the warm starts tried is bundled (at temperature 1, a model that
         # solves these levels can leave a step with no update and no loss to compare).

@@ -157,7 +157,7 @@ def test_sigkill_mid_run_then_resume_logs_what_an_unbroken_run_logs(tmp_path):
     args = ["train", "--stage", "rl", "--steps", "4", "--prompts-per-step", "4", "--group-size", "4",
             "--max-completion-tokens", "96", "--eval-problems", "4", "--eval-every", "0", "--checkpoint-every", "1",
             "--test-time-problems", "0", "--min-difficulty", "2", "--max-difficulty", "3", "--no-progress",
-            "--tensorboard", "false", "--out-dir", str(tmp_path)]
+            "--no-tensorboard", "--out-dir", str(tmp_path)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def start(name, *extra):
