@@ -111,6 +111,10 @@ class ContinuousEngine:
     def encode(self, messages) -> list[int]:
         return self.native.encode(messages)
 
+    @property
+    def longest_token_chars(self) -> int:
+        return self.native.longest_token_chars
+
     # ---- submitting -------------------------------------------------------------------------
 
     def submit(self, prompt_ids: Sequence[int], params: SamplingParams, sink: Sink,

@@ -14,6 +14,8 @@ transformers' own `apply_chat_template`.
 
 from __future__ import annotations
 
+import functools
+
 import random
 import re
 import threading
@@ -161,6 +163,13 @@ class HFEngine:
         n = getattr(getattr(cfg, "text_config", None) or cfg, "max_position_embeddings", None)
         limit = getattr(self.tok, "model_max_length", None)
         return int(n or (limit if limit and limit < 1 << 24 else 2048))
+
+    @functools.cached_property
+    def longest_token_chars(self) -> int:
+        """The most characters one vocabulary entry spells. Byte-level BPE spells each byte as one
+        character and SentencePiece a byte-fallback token as six (<0x0A>), so no token stands
+        for more text than this: a prompt longer than context x this cannot fit."""
+        return max(len(piece) for piece in self.tok.get_vocab())
 
     def encode(self, messages: Sequence[Message]) -> list[int]:
         """Prompt token ids: the conversation rendered with the generation prompt."""

@@ -8,6 +8,7 @@ the batch once a quarter of it is done, so long stragglers do not drag the whole
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -80,6 +81,12 @@ class NativeEngine:
 
     def encode(self, messages: Sequence[Message]) -> list[int]:
         return encode_prompt(self.tok, as_messages(messages))
+
+    @functools.cached_property
+    def longest_token_chars(self) -> int:
+        """The most characters one token stands for (its byte-level spelling is at least as long),
+        so a text longer than context x this cannot fit, whatever it says."""
+        return max(len(piece) for piece in self.tok.backend.get_vocab())
 
     def generate(self, prompts, params) -> list[Completion]:
         return self.generate_ids([self.encode(p) for p in prompts], params)

@@ -36,8 +36,11 @@ DEFAULT_CACHE = Path.home() / ".cache" / "ponder" / "evals.sqlite"
 # Files of a checkpoint directory that decide its outputs; anything else there (logs, a stored
 # system card) may change without invalidating the cache.
 _IDENTITY_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
+# Tokenizers come as tokenizer.json, or as SentencePiece (tokenizer.model) or GPT-2 style
+# (vocab.json + merges.txt) files: swapping any of them changes what the model reads.
 _IDENTITY_NAMES = ("config.json", "tokenizer.json", "tokenizer_config.json", "generation_config.json",
-                   "chat_template.jinja", "special_tokens_map.json")
+                   "chat_template.jinja", "special_tokens_map.json", "tokenizer.model", "vocab.json", "vocab.txt",
+                   "merges.txt", "added_tokens.json", "spiece.model", "sentencepiece.bpe.model")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, completion TEXT NOT NULL, created REAL NOT NULL);

@@ -56,11 +56,10 @@ class Backend:
         """Characters beyond which a prompt cannot fit the context whatever it says: no token
         covers more characters than the vocabulary's longest, so a longer text has more tokens
         than the context holds. Lets a server refuse a huge prompt without tokenizing it."""
-        tok = getattr(self.engine, "tok", None) or getattr(self.engine, "tokenizer", None)
-        backend = getattr(tok, "backend", tok)
-        if self.context_length is None or backend is None or not hasattr(backend, "get_vocab"):
+        longest = getattr(self.engine, "longest_token_chars", None)  # engines that tokenize here say it
+        if self.context_length is None or longest is None:
             return None
-        return self.context_length * max(len(piece) for piece in backend.get_vocab())
+        return self.context_length * longest
 
     def start(self, messages: Sequence[Message], prompt_ids: list[int] | None, params: SamplingParams,
               stream_reasoning: bool, outcome: Outcome) -> Generation:

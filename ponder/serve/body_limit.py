@@ -1,7 +1,12 @@
 """Request bodies are refused before they are read: on the Content-Length header when it is too
 large, and mid-stream when a chunked body passes the limit, so no client can make the server
 hold more than the limit in memory. A client that stops sending its body for `read_timeout`
-seconds gets a 408, so a trickle of bytes cannot hold a connection and a handler forever.
+seconds, or whose whole body takes longer than BODY_DEADLINE_READS times that, gets a 408, so a
+trickle of bytes cannot hold a connection and a handler for long.
+
+An answer sent before the body was read whole (a 401, a 404, a 429 before the body is looked
+at) closes the connection: otherwise the server would go on waiting for the rest of a body that
+nobody reads, and a client could hold the connection open forever by sending it a byte at a time.
 
 A pure ASGI middleware (not Starlette's BaseHTTPMiddleware), so the body is counted as it
 arrives, before any handler buffers it.
@@ -17,6 +22,7 @@ from ponder.serve.errors import APIError
 
 # The rest of a refused body is never read: the connection closes after the answer.
 CLOSE = {"connection": "close"}
+BODY_DEADLINE_READS = 6  # the whole body must arrive within this many read timeouts
 
 
 class BodyLimit:
@@ -30,8 +36,10 @@ class BodyLimit:
         if declared is not None and declared > self.max_bytes:
             return await _answer(send, self._too_large(f"Request body is {declared} bytes"))  # nothing read
         received = 0
-        body_done = False
+        body_done = not (declared or _chunked(scope))
         started = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BODY_DEADLINE_READS * self.read_timeout
 
         async def counted_receive():
             # Raised as APIErrors, so the app's own handler answers them while it is reading.
@@ -39,9 +47,10 @@ class BodyLimit:
             if body_done:  # later reads only wait for a disconnect (a streaming response does)
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.read_timeout)
+                message = await asyncio.wait_for(receive(), min(self.read_timeout, deadline - loop.time()))
             except asyncio.TimeoutError:
-                raise APIError(408, f"The request body stopped arriving for {self.read_timeout:g} s.",
+                raise APIError(408, f"The request body did not arrive in time (a pause of {self.read_timeout:g} s, "
+                               f"or {BODY_DEADLINE_READS * self.read_timeout:g} s in all).",
                                None, "request_timeout", dict(CLOSE)) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
@@ -52,7 +61,10 @@ class BodyLimit:
 
         async def watched_send(message):
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                if not body_done and not any(k.lower() == b"connection" for k, _ in message.get("headers", ())):
+                    message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
             await send(message)
 
         try:
@@ -63,6 +75,10 @@ class BodyLimit:
 
     def _too_large(self, what: str) -> APIError:
         return APIError(413, f"{what}; the limit is {self.max_bytes}.", None, "request_too_large", dict(CLOSE))
+
+
+def _chunked(scope) -> bool:
+    return any(name == b"transfer-encoding" for name, _ in scope.get("headers", ()))
 
 
 def _content_length(scope) -> int | None:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ponder.engine.base import Completion
 from ponder.engine.continuous import Done, Failed, TextDelta
-from ponder.serve.errors import APIError, bad_request, failure_body
+from ponder.serve.errors import APIError, bad_request, failure, failure_body
 from ponder.serve.protocol import ChatCompletionRequest
 from ponder.serve.services import Services, Tally, new_id
 from ponder.serve.streams import merged_events, sse
@@ -68,7 +68,7 @@ async def chat_completions(request: Request) -> JSONResponse | StreamingResponse
     if body.stream:
         events = _chunks(body, head, generations, prompt_tokens, request_id)
         return StreamingResponse(events, media_type="text/event-stream", headers=caller.headers)
-    completions = await _collect(generations)  # billed by the tally as they ended
+    completions = await _collect(generations, request_id)  # billed by the tally as they ended
     choices = []
     for i, c in enumerate(completions):
         message = {"role": "assistant", "content": c.answer, "refusal": None}
@@ -80,14 +80,14 @@ async def chat_completions(request: Request) -> JSONResponse | StreamingResponse
     return JSONResponse(payload, headers=caller.headers)
 
 
-async def _collect(generations) -> list[Completion]:
+async def _collect(generations, request_id: str) -> list[Completion]:
     async def one(generation) -> Completion:
         while True:
             event = await generation.events.get()
             if isinstance(event, Done):
                 return event.completion
             if isinstance(event, Failed):
-                raise event.error
+                raise failure(event.error, request_id)
 
     try:
         return list(await asyncio.gather(*(one(g) for g in generations)))

@@ -85,12 +85,32 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}{where}"
 
 
-def failure_body(error: BaseException, request_id: str) -> dict:
-    """The error body for a generation that failed after the response began. The client's own
-    mistakes (an APIError) keep their words; anything else is named by request id only, since
-    an exception's text may quote the prompt or the hidden reasoning."""
+def failure(error: BaseException, request_id: str) -> APIError:
+    """What a client is told of a generation that failed. The client's own mistakes (an
+    APIError) keep their words; anything else is named by request id only, since an exception's
+    text may quote the prompt or the hidden reasoning."""
     if isinstance(error, APIError):
-        return error.body()
+        return error
     log.error("generation failed for %s: %s", request_id, describe(error))
     return APIError(500, f"Generation failed for request {request_id}; the server's log has the cause.",
-                    None, "server_error").body()
+                    None, "server_error")
+
+
+def failure_body(error: BaseException, request_id: str) -> dict:
+    """The error body for a generation that failed after a stream began (see `failure`)."""
+    return failure(error, request_id).body()
+
+
+class ErrorShield:
+    """The outermost layer of the app: an exception that escapes it (Starlette re-raises after its
+    500 handler has answered) is logged by type and place only, never handed to uvicorn, whose
+    log line would print the exception's message and traceback."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await self.app(scope, receive, send)
+        except Exception as error:  # the answer (a 500) was sent by the app's own handler, if it could be
+            log.error("unhandled error on %s: %s", scope.get("path", "?"), describe(error))

@@ -92,6 +92,8 @@ ALLOWED = {"tool_choice": ("none", "auto"), "function_call": ("none", "auto"), "
 # costs the event loop time: 30,000 one-character messages (1 MB) took 90 ms, so the lists are
 # capped well above any real conversation and a longer one is refused at this bound.
 MAX_ITEMS = 2048
+# A token bound no model reaches; larger ones would overflow what SQLite stores for a reservation.
+MAX_TOKENS = 2**31 - 1
 
 
 class ContentPart(Strict):
@@ -148,8 +150,8 @@ class ChatCompletionRequest(Strict):
     model: str
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_ITEMS)
     reasoning_effort: Effort | None = None
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
+    max_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
     n: int | None = Field(default=1, ge=1, le=16)
     seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     stop: str | list[str] | None = None
@@ -183,7 +185,7 @@ class ChatCompletionRequest(Strict):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     moderation: dict[str, Any] | None = None
     web_search_options: dict[str, Any] | None = None
-    include_reasoning: bool = False  # ponder: return the reasoning (only if the server allows it)
+    include_reasoning: bool | None = False  # ponder: return the reasoning (only if the server allows it)
     strategy: str | None = None  # ponder: a test-time strategy (self_consistency, adaptive, ...)
     strategy_params: dict[str, str | int | float] | None = None  # ponder: its parameters
 
@@ -296,7 +298,7 @@ class ResponsesRequest(Strict):
     input: str | Annotated[list[InputMessage | InputReasoning], Field(max_length=MAX_ITEMS)]
     instructions: str | None = None
     reasoning: ReasoningOptions | None = None
-    max_output_tokens: int | None = Field(default=None, ge=1)
+    max_output_tokens: int | None = Field(default=None, ge=1, le=MAX_TOKENS)
     include: list[Literal["reasoning.encrypted_content"]] | None = None
     previous_response_id: str | None = None
     store: bool | None = True

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ponder.engine.base import Completion
 from ponder.engine.continuous import Done, Failed, ReasoningEnd, TextDelta
-from ponder.serve.errors import APIError, bad_request, failure_body
+from ponder.serve.errors import APIError, bad_request, failure, failure_body
 from ponder.serve.protocol import InputMessage, InputReasoning, ResponsesRequest
 from ponder.serve.response_store import StoredResponse
 from ponder.serve.sealed import NO_OWNER, TamperedBlob
@@ -150,7 +150,7 @@ async def create_response(request: Request):
         return StreamingResponse(events, media_type="text/event-stream", headers=caller.headers)
     async for _, event in merged_events([generation]):
         if isinstance(event, Failed):
-            raise event.error
+            raise failure(event.error, ids["response"])
         if isinstance(event, Done):
             return JSONResponse(finish(event.completion), headers=caller.headers)
 

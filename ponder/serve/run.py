@@ -66,11 +66,12 @@ def uvicorn_config(app, cfg: ServeConfig, **overrides):
     connections cannot pile up."""
     import uvicorn
 
+    from ponder.serve.errors import ErrorShield
     from ponder.serve.header_deadline import with_header_timeout
 
     settings = dict(host=cfg.host, port=cfg.port, http=with_header_timeout(cfg.header_timeout),
                     limit_concurrency=cfg.max_connections, timeout_keep_alive=5, log_level="info", access_log=True)
-    return uvicorn.Config(app, **{**settings, **overrides})
+    return uvicorn.Config(ErrorShield(app), **{**settings, **overrides})
 
 
 def serve(cfg: ServeConfig) -> None:

@@ -20,6 +20,7 @@ import math
 import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -128,6 +129,8 @@ class Services:
         self.responses = ResponseStore(self.conn)
         self.effort_strategies = parse_effort_strategies(cfg.effort_strategies)
         self.policy = make_policy(cfg.api_strategies, cfg.api_scorers, cfg.max_samples)
+        # One thread per strategy request in flight, apart from the loop's default pool (thinking.py).
+        self.strategy_pool = ThreadPoolExecutor(cfg.max_batch, thread_name_prefix="ponder-strategy")
         self.sealer = ReasoningSealer(load_or_create_key(db_path.with_name(db_path.stem + ".reasoning.key")))
         # Without keys, a loopback server is a personal quick start; anywhere else it needs keys.
         self.keys_optional = loopback and not cfg.require_key
@@ -135,6 +138,13 @@ class Services:
     # ---- request intake ---------------------------------------------------------------------
 
     async def parse(self, request: Request, model: type[Body]) -> Body:
+        # Without keys, JSON only: a web page's cross-site POST that needs no CORS preflight
+        # (a form, text/plain, a body with no type) is refused before its body is read. With keys
+        # that POST cannot carry the key, so a client that forgets the header is not refused.
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "application/json" and self.open_to_all():
+            raise APIError(415, f"Content-Type must be application/json, not {media[:64] or 'missing'!r}.", None,
+                           "unsupported_media_type")
         raw = await request.body()  # the body limit middleware has already refused a larger one
         if len(raw) > self.cfg.max_body_bytes:
             raise APIError(413, f"Request body is {len(raw)} bytes; the limit is {self.cfg.max_body_bytes}.",
@@ -162,7 +172,9 @@ class Services:
         active one: revoking the last key locks the server, it does not open it."""
         header = request.headers.get("authorization", "")
         secret = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        open_to_all = self.keys_optional and not self.keys.any_created()
+        open_to_all = self.open_to_all()
+        if open_to_all:
+            _check_local_request(request)
         if not secret:
             if open_to_all:
                 return None
@@ -176,6 +188,10 @@ class Services:
             raise APIError(401, f"Incorrect API key provided: {shown}. It is unknown or revoked.",
                            None, "invalid_api_key")
         return key
+
+    def open_to_all(self) -> bool:
+        """The loopback quick start: no key needed, because none was ever made."""
+        return self.keys_optional and not self.keys.any_created()
 
     def check_model(self, name: str) -> None:
         if name != self.model_name:
@@ -260,7 +276,7 @@ class Services:
                     generations.append(self.backend.start(prompt.messages, prompt.ids, p, stream_reasoning, tally))
                 else:
                     generations.append(start_strategy(plan.strategy, self.backend.engine, prompt.messages, p,
-                                                      stream_reasoning, tally, prompt.tokens))
+                                                      stream_reasoning, tally, prompt.tokens, self.strategy_pool))
         except BaseException:
             for g in generations:
                 g.cancel()
@@ -287,6 +303,7 @@ class Services:
                  caller.key_id or "-", prompt_tokens, completion_tokens, reasoning_tokens, latency, status)
 
     def close(self) -> None:
+        self.strategy_pool.shutdown(wait=False, cancel_futures=True)
         self.backend.close()
         self.conn.close()
 
@@ -306,3 +323,20 @@ def _raise_if_refused(decision: LimitDecision) -> None:
     if not decision.allowed:
         raise APIError(429, decision.reason or "Rate limit reached.", None, "rate_limit_exceeded",
                        dict(decision.headers), type=decision.limit)
+
+
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
+def _check_local_request(request: Request) -> None:
+    """A keyless quick start answers only requests addressed to this machine, not through a
+    proxy: a web page that rebinds its own name to 127.0.0.1 sends its own Host, and a proxy
+    in front would make the keyless server public."""
+    host = request.headers.get("host", "")
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    forwarded = any(h in request.headers for h in ("forwarded", "x-forwarded-for", "x-real-ip"))
+    local = name.lower() in _LOCAL_HOSTS or name.startswith("127.")
+    if not local or forwarded:
+        raise APIError(403, "This server runs without API keys, so it answers only requests addressed to localhost "
+                       "and not forwarded by a proxy; create a key (`ponder keys create NAME`) or start it with "
+                       "--require-key.", None, "keyless_local_only")

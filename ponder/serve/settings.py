@@ -50,7 +50,7 @@ class ServeConfig:
         "best-of-n scorers a request may name: built-in names, or NAME=module:function to offer the operator's "
         "own function under NAME (a request never names a module)")
     max_samples: int = field(16, "most engine samples one request may draw: n times its strategy's samples "
-                                 "(self_consistency k, best_of_n n, adaptive max_k, beam beams*expansions*max_steps)")
+                                 "(self_consistency k, best_of_n n, adaptive max_k, beam beams*expansions*max_steps+beams)")
     max_tokens: Literal["alias", "reject"] = field(
         "alias", "max_tokens on chat completions: a deprecated alias of max_completion_tokens, or a 400")
     # Access

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from typing import Mapping
 
@@ -79,6 +80,10 @@ def make_policy(strategies: tuple[str, ...], scorers: tuple[str, ...], max_sampl
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise UserError(f"api_strategies: unknown {', '.join(map(repr, unknown))}; valid: {', '.join(STRATEGIES)}")
+    if "beam" in strategies and not _operator_prm_found():
+        # Offered only with the operator's PRM in place: otherwise every beam request would fail
+        # with an error that names where the server looked for it.
+        strategies = tuple(s for s in strategies if s != "beam")
     names = []
     for entry in scorers:
         name, eq, path = (part.strip() for part in entry.partition("="))
@@ -93,6 +98,16 @@ def make_policy(strategies: tuple[str, ...], scorers: tuple[str, ...], max_sampl
             resolve_scorer(name)  # a name that resolves to nothing stops the server now
         names.append(name)
     return StrategyPolicy(tuple(strategies), tuple(names), max_samples)
+
+
+def _operator_prm_found() -> bool:
+    from ponder.prm.scorer import resolve_prm_dir
+
+    try:
+        resolve_prm_dir(None)
+    except UserError:
+        return False
+    return True
 
 
 def _check_requested(name: str, params: Mapping, policy: StrategyPolicy) -> None:
@@ -219,16 +234,21 @@ def _billed(result: ThinkResult) -> Completion:
 
 
 def start_strategy(strategy: Strategy, engine, messages: list[Message], params: SamplingParams,
-                   stream_reasoning: bool, outcome: Outcome, prompt_tokens: int) -> Generation:
+                   stream_reasoning: bool, outcome: Outcome, prompt_tokens: int, pool: Executor) -> Generation:
     """Run `strategy` as a Generation whose events look like one sample's: the chosen sample's
     text, and a Completion carrying the token totals of every sample drawn (what is billed).
-    Cancelling it stops every sample at the next decode step; what was drawn is still billed."""
+    Cancelling it stops every sample at the next decode step; what was drawn is still billed.
+
+    It runs on `pool`, the server's own pool for strategies: a strategy's thread waits on the
+    engine for its whole generation, and on the event loop's default pool a few of them would
+    starve the short jobs queued there (tokenizing every other request's prompt)."""
     queue: asyncio.Queue = asyncio.Queue()
     metered = MeteredEngine(engine)
+    loop = asyncio.get_running_loop()
 
     async def run() -> None:
         try:
-            result = (await asyncio.to_thread(strategy.run, metered, [messages], params))[0]
+            result = (await loop.run_in_executor(pool, strategy.run, metered, [messages], params))[0]
         except StrategyCancelled:
             total = spent_completion(metered.spent, prompt_tokens)
             outcome.ended(total)
@@ -252,7 +272,7 @@ def start_strategy(strategy: Strategy, engine, messages: list[Message], params: 
         outcome.ended(total)
         queue.put_nowait(Done(total))
 
-    task = asyncio.get_running_loop().create_task(run())
+    task = loop.create_task(run())
     _RUNNING.add(task)  # the loop keeps only a weak reference to a task
     task.add_done_callback(_RUNNING.discard)
     return Generation(queue, metered.cancel)

@@ -129,8 +129,9 @@ class BeamSearch:
 
     @property
     def max_samples(self) -> int:
-        # Every round samples `expansions` next steps of each kept prefix.
-        return self.beams * self.expansions * self.max_steps
+        # Every round samples `expansions` next steps of each kept prefix; then each kept prefix
+        # still unfinished may be completed by one more sample.
+        return self.beams * self.expansions * self.max_steps + self.beams
 
     def run(self, engine: Engine, prompts: list[list[Message]], params: SamplingParams) -> list[ThinkResult]:
         from ponder.prm.scorer import prm_for

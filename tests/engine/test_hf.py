@@ -229,3 +229,18 @@ def test_bad_specs_are_named(tmp_path):
 def test_a_prompt_beyond_the_context_is_refused(hf):
     with pytest.raises(UserError, match="context"):
         ask(hf, ["1 + " * 400])
+
+
+def test_the_longest_token_bounds_a_prompt_s_characters(hf, native):
+    """The server refuses a prompt longer than context x this without tokenizing it: the bound
+    must hold for HF tokenizers too (the bundled model's export has the same vocabulary)."""
+    from ponder.serve.backend import Backend
+
+    assert hf.longest_token_chars == native.longest_token_chars == 13
+    text = "What is 347 * 29? " * 40
+    assert len(hf.encode([Message("user", text)])) >= len(text) / hf.longest_token_chars
+    backend = Backend(hf, 4)
+    try:
+        assert backend.max_prompt_chars == hf.context_length * 13
+    finally:
+        backend.close()

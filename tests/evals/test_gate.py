@@ -398,3 +398,16 @@ def test_a_card_refuses_results_from_two_model_identities(tmp_path, data_dir, ca
     same = write_run(tmp_path / "same", data_dir, effort="high", identity="ponder:" + "a" * 64)
     assert main(["--from-results", str(low), str(same), "--out", str(tmp_path / "card")]) == 0
     assert json.loads((tmp_path / "card" / "card.json").read_text())["identity"] == "ponder:" + "a" * 64
+
+
+@pytest.mark.parametrize("name", ["tokenizer.model", "vocab.json", "merges.txt", "added_tokens.json"])
+def test_every_tokenizer_file_is_part_of_the_identity(tmp_path, name):
+    """A SentencePiece or GPT-2 style tokenizer swapped under the same weights is another model."""
+    from ponder.evals.cache import model_identity
+
+    copy = tmp_path / "m"
+    shutil.copytree(BUNDLED, copy)
+    (copy / name).write_text("one vocabulary")
+    before = model_identity(str(copy), None)
+    (copy / name).write_text("another vocabulary")
+    assert model_identity(str(copy), None) != before

@@ -4,6 +4,7 @@ tokenized on the event loop. Each test failed on the server before these rules."
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx2 as httpx
@@ -163,3 +164,18 @@ def test_the_longest_token_bounds_the_characters(keyed):
     backend = services.backend
     vocab = backend.engine.tok.backend.get_vocab()
     assert backend.max_prompt_chars == backend.context_length * max(map(len, vocab))
+
+
+def test_a_keyless_server_answers_only_local_json_requests(tmp_path):
+    """A web page cannot drive a keyless quick start: not by a text/plain POST (no preflight),
+    not through DNS rebinding (its own Host), not through a proxy in front."""
+    with running_server(ServeConfig(db=str(tmp_path / "s.db"))) as (url, _):
+        ok = {"model": MODEL, "messages": Q, "max_completion_tokens": 4}
+        assert httpx.post(url + CHAT, json=ok, timeout=60).status_code == 200
+        plain = httpx.post(url + CHAT, content=json.dumps(ok), headers={"Content-Type": "text/plain"}, timeout=60)
+        assert plain.status_code == 415
+        for headers in ({"Host": "attacker.example"}, {"Host": "attacker.example:8000"},
+                        {"X-Forwarded-For": "203.0.113.9"}):
+            r = httpx.post(url + CHAT, json=ok, headers=headers, timeout=60)
+            assert r.status_code == 403 and r.json()["error"]["code"] == "keyless_local_only"
+        assert httpx.get(url + "/v1/models", headers={"Host": "attacker.example"}, timeout=60).status_code == 403

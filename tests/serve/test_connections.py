@@ -40,7 +40,7 @@ def read_status(sock: socket.socket) -> int:
     return int(head.split(b" ")[1])
 
 
-HEAD = "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+HEAD = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
 
 
 def test_a_huge_content_length_is_refused_before_reading(server):
@@ -95,3 +95,33 @@ def test_a_body_that_stops_arriving_gets_a_408(server):
         sock.sendall((HEAD + "Content-Length: 1000\r\n\r\n{\"model\"").encode())
         sock.settimeout(10)
         assert read_status(sock) == 408
+
+
+def test_an_answer_before_the_body_closes_the_connection(tmp_path):
+    """A 401 sent before the body was read must not leave the server waiting for that body: else
+    one byte at a time holds the connection forever, and enough of them fill --max-connections."""
+    with running_server(ServeConfig(db=str(tmp_path / "s.db"), header_timeout=5.0)) as (url, services):
+        services.keys.create("someone")  # keys exist: a request without one is refused at once
+        with connect(url) as sock:
+            sock.sendall((HEAD + "Content-Length: 90000\r\n\r\n{").encode())
+            sock.settimeout(3)  # well inside header_timeout: only an explicit close ends it this soon
+            answer = b""
+            while chunk := sock.recv(4096):  # raises socket.timeout if the server keeps waiting
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 401") and b"connection: close" in answer.lower()
+
+
+def test_a_body_trickled_a_byte_at_a_time_gets_a_408(tmp_path):
+    with running_server(ServeConfig(db=str(tmp_path / "s.db"), header_timeout=0.5)) as (url, _):
+        with connect(url) as sock:
+            sock.sendall((HEAD + "Content-Length: 1000\r\n\r\n").encode())
+            started = time.monotonic()
+            try:
+                while time.monotonic() - started < 10:  # each byte within the 0.5 s pause allowed
+                    sock.sendall(b" ")
+                    time.sleep(0.3)
+            except OSError:  # closed after the 408
+                pass
+            sock.settimeout(10)
+            assert read_status(sock) == 408
+            assert time.monotonic() - started < 5  # the whole body had 6 x 0.5 s
