@@ -34,8 +34,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
         max_completion_tokens=args.max_completion_tokens, reasoning_budget=budget,
         temperature=args.temperature, seed=args.seed,
     )
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt  # `ponder ask -`: a long prompt, or a pipe
+    if not prompt.strip():
+        raise UserError("the prompt is empty; pass the question as an argument, or '-' to read it from stdin")
     engine = load_engine(args.model)
-    messages = ([Message("developer", args.developer)] if args.developer else []) + [Message("user", args.prompt)]
+    messages = ([Message("developer", args.developer)] if args.developer else []) + [Message("user", prompt)]
     result = strategy.run(engine, [messages], params)[0]
     chosen = result.chosen
     if args.json:
@@ -143,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ask = sub.add_parser("ask", help="ask a model a question; it thinks, then answers")
-    ask.add_argument("prompt", help="the question")
+    ask.add_argument("prompt", help="the question; '-' reads it from standard input")
     ask.add_argument("--model", default="default", metavar="SPEC", help=f"the model: {VALID_SPECS}")
     ask.add_argument("--effort", default=DEFAULT_EFFORT, choices=list(EFFORT_BUDGETS), help="how hard to think")
     ask.add_argument("--budget", type=positive_int, default=None, metavar="N",

@@ -138,3 +138,26 @@ def test_flags_read_as_people_write_them(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["ask", "--help"])
     assert "hf:DIR, gguf:FILE, vllm:MODEL or openai:MODEL@URL" in " ".join(capsys.readouterr().out.split())
+
+
+def test_ask_reads_the_prompt_from_stdin():
+    done = subprocess.run([sys.executable, "-m", "ponder", "ask", "-", "--json", "--effort", "high"],
+                          input="What is 347 * 29?\n", capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["answer"] == "10063"
+    empty = subprocess.run([sys.executable, "-m", "ponder", "ask", "-"], input="  \n", capture_output=True,
+                           text=True, timeout=120)
+    assert empty.returncode == 2 and "the prompt is empty" in empty.stderr
+
+
+def test_a_backend_is_one_registry_entry():
+    from ponder.engine import spec
+
+    seen = []
+    spec.register_backend("echo:", lambda rest: seen.append(rest) or "an engine")
+    try:
+        assert spec.load_engine("echo:some/model@v2") == "an engine" and seen == ["some/model@v2"]
+    finally:
+        del spec.BACKENDS["echo:"]
+    with pytest.raises(ValueError, match="a name and a colon"):
+        spec.register_backend("echo", lambda rest: None)
