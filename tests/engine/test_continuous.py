@@ -54,16 +54,20 @@ def test_matches_the_native_engine_request_by_request(native, engine):
 
 
 def test_requests_submitted_while_others_run_get_the_same_result(native, engine):
-    params = SamplingParams(max_completion_tokens=60, temperature=0.8, seed=5)
-    alone = native.generate(conversations(PROMPTS[:1]), params)[0]
-    results, threads = [], []
-    for i in range(6):
-        t = threading.Thread(target=lambda: results.append(engine.generate(conversations(PROMPTS[:1]), params)[0]))
-        threads.append(t)
+    # Six different requests (prompt and seed), each from its own thread, so they join a batch that
+    # is already running with the others at different positions; each must get what it gets alone.
+    requests = [(PROMPTS[i % len(PROMPTS)], SamplingParams(max_completion_tokens=60, temperature=0.8, seed=5 + i))
+                for i in range(6)]
+    alone = [native.generate(conversations([p]), params)[0] for p, params in requests]
+    assert len({c.token_ids for c in alone}) > 1  # the requests really differ
+    results: dict[int, object] = {}
+    threads = [threading.Thread(target=lambda i=i, p=p, params=params: results.__setitem__(
+        i, engine.generate(conversations([p]), params)[0])) for i, (p, params) in enumerate(requests)]
+    for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert all(r.token_ids == alone.token_ids for r in results)
+    assert [results[i].token_ids for i in range(6)] == [c.token_ids for c in alone]
 
 
 def stream(engine, prompt, params, stream_reasoning):
