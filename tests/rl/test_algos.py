@@ -98,11 +98,18 @@ def test_dynamic_sampling_and_overlong_penalty():
     assert overlong_penalty(lengths, 256, 0).tolist() == [0.0] * 5
 
 
+# Two sequences, the second twice as long, with a masked token of 99 each: sequence_mean averages
+# the per-sequence means (1 and 2), token_mean the three real tokens, constant_norm divides their
+# sum by 2 sequences x max_len 4. A masked 99 leaking in would change every value.
+EXPECTED_AGGREGATES = {"sequence_mean": (1.0 + 2.0) / 2, "token_mean": (1.0 + 2.0 + 2.0) / 3,
+                       "constant_norm": (1.0 + 2.0 + 2.0) / (2 * 4)}
+
+
 @pytest.mark.parametrize("name", list(AGGREGATIONS))
 def test_every_aggregation_ignores_masked_tokens(name):
-    per_token = torch.tensor([[1.0, 99.0]])
-    mask = torch.tensor([[1.0, 0.0]])
-    assert AGGREGATIONS[name](per_token, mask, 2).item() in (1.0, 0.5)
+    per_token = torch.tensor([[1.0, 99.0, 99.0], [2.0, 2.0, 99.0]])
+    mask = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+    assert AGGREGATIONS[name](per_token, mask, 4).item() == pytest.approx(EXPECTED_AGGREGATES[name])
 
 
 def test_token_entropy_is_exact():

@@ -190,9 +190,15 @@ def test_totals_are_sums_over_every_sample(engine, name, params):
         json.dumps(r.meta)  # meta goes into --json output and API bodies
 
 
-def test_single_is_exactly_what_ask_did_before(engine):
-    (result,) = make_strategy("single", {}).run(engine, [HARD], PARAMS)
-    assert result.chosen == engine.generate([HARD], PARAMS)[0] and len(result.samples) == 1
+def test_single_is_one_call_with_the_callers_settings_unchanged(engine):
+    # What `ponder ask` did before strategies: one engine call, greedy staying greedy and an unset
+    # seed staying unset (a strategy that drew samples would set a temperature and seeds).
+    spy = Spy(engine)
+    (result,) = make_strategy("single", {}).run(spy, [HARD], PARAMS)
+    assert spy.calls == [([HARD], PARAMS)]
+    assert PARAMS.temperature == 0 and PARAMS.seed is None
+    assert len(result.samples) == 1 and result.chosen is result.samples[0]
+    assert result.usage() == result.chosen.usage()  # billed for that one sample, nothing else
 
 
 def test_no_prompts_no_engine_call(engine):
