@@ -86,5 +86,5 @@ def emulated_bf16_warning(device: torch.device, precision: str, cpuinfo: Path = 
     if not flags or flags & NATIVE_BF16_FLAGS:
         return None
     return ("warning: --precision bf16 on a CPU without bf16 matmul instructions (neither avx512_bf16 nor "
-            "amx_bf16 is in /proc/cpuinfo): torch emulates them, several times slower than fp32 (the "
-            "README's 'Devices and precision' has figures); --precision fp32 is the faster choice here")
+            "amx_bf16 is in /proc/cpuinfo): torch emulates them, several times slower than fp32 (figures: "
+            "docs/guides/train.md, 'Devices and precision'); --precision fp32 is the faster choice here")

@@ -30,7 +30,7 @@ class RLConfig:
     init_from: str = field("default", "the policy to start from: 'default' (bundled) or a checkpoint directory")
     # --- data ---
     # RL on countdown from the bundled warm start shortens its reasoning and does not raise held-out
-    # pass@1 (README, "What RL does to the bundled model"), so the default trains on the two families
+    # pass@1 (docs/results.md, "What RL does to the warm start"), so the default trains on the two families
     # where it does; the held-out evals still cover the whole mix.
     families: tuple[str, ...] = field(("arithmetic", "word_problems"), "task families trained on (comma-separated)")
     eval_families: tuple[str, ...] = field(DEFAULT_FAMILIES, "task families of the held-out evals and test-time "

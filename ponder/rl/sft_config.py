@@ -36,7 +36,7 @@ class SFTConfig:
     developer_prompt_rate: float = field(0.2, "share of examples that start with a developer message")
     cut_trace_rate: float = field(0.0, "share of examples whose trace is cut at a random token, then the answer "
                                   "(teaches what to write when a reasoning budget stops the thinking; replacing "
-                                  "whole examples cost 2-3 points at high effort, README: Cut traces)")
+                                  "whole examples cost 2-3 points at high effort, docs/guides/train.md: Cut traces)")
     cut_trace_mode: Literal["replace", "add"] = field("replace", "replace: a cut example takes its whole one's place; "
                                                       "add: it comes on top, and batches grow by cut_trace_rate")
     # --- optimisation ---

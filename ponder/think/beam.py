@@ -112,7 +112,7 @@ class BeamSearch:
                                  "the PRM scores below this gets the other expansions (default: all at once)",
                                  low=0, high=1)
     # mass by default: at 4 beams x 4 expansions on difficulty 5 it scored 70.0% where best scored
-    # 66.0% at the same spend (README, "Process reward model"); at 2 x 2 they were one problem apart.
+    # 66.0% at the same spend (docs/guides/think.md, "Process reward model"); at 2 x 2 they were one problem apart.
     select: str = param("mass", "the answer: best (the finished candidate the PRM rates highest), vote "
                         "(answers of the distinct finished candidates, weighted by their PRM scores) or mass "
                         "(weighted by PRM score x the share of samples that followed each path)")
