@@ -20,6 +20,7 @@ from typing import Any, Callable
 from ponder.config import add_field_flag
 from ponder.engine.spec import VALID_SPECS
 from ponder.errors import UserError
+from ponder.evals.data import data_dir_from
 from ponder.evals.card_config import CardConfig, load_card_config
 from ponder.evals.card_results import RunResults, by_model, load_results
 
@@ -106,7 +107,7 @@ def _run_one(cfg: CardConfig, model: str, effort: str, suites: tuple[str, ...], 
     from ponder.evals.run import RunConfig, run_eval
 
     config = RunConfig(suites=suites, model=model, limit=limit, effort=effort, k=cfg.k, concurrency=cfg.concurrency,
-                       judge=cfg.judge, data_dir=Path(cfg.data_dir), out_dir=out_dir, seed=cfg.seed,
+                       judge=cfg.judge, data_dir=data_dir_from(cfg.data_dir), out_dir=out_dir, seed=cfg.seed,
                        cache=cfg.cache_path())
     return run_eval(config, log=log)
 

@@ -32,7 +32,7 @@ class CardConfig:
     concurrency: int = field(16, "samples per engine call / requests in flight")
     # How it is graded
     judge: str | None = field(None, "a model spec that grades; none = the offline graders")
-    data_dir: str = field("../shared/data", "folder of the eval datasets")
+    data_dir: str | None = field(None, "folder of the eval datasets (default: $PONDER_DATA)")
     policy: str = field("", "Preparedness policy TOML; empty = ponder/evals/policy.toml")
     cache: str = field("default", "eval response cache: default, none, or a SQLite path")
     examples: int = field(5, "chain-of-thought deception examples shown in the card")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ponder.errors import UserError
+from ponder.evals.data import data_dir_from
 
 
 def _whole(flag: str, text: str | None, minimum: int) -> int | None:
@@ -46,7 +47,7 @@ def config_from_args(args: argparse.Namespace):
     config = RunConfig(
         suites=tuple(args.suites), model=args.model, limit=_whole("--limit", args.limit, 1), effort=effort,
         k=_whole("--k", args.k, 1), seed=seed, concurrency=_whole("--concurrency", args.concurrency, 1),
-        judge=args.judge, data_dir=Path(args.data_dir), paths=_paths(args.data), cache=cache,
+        judge=args.judge, data_dir=data_dir_from(args.data_dir), paths=_paths(args.data), cache=cache,
         out_dir=Path(args.out) if args.out else None,
     )
     if config.out_dir is None:  # resolved here, so the path printed is the path written
@@ -114,8 +115,9 @@ def register(subparsers) -> None:
     parser.add_argument("--concurrency", default="16", metavar="C",
                         help="samples per engine call (requests in flight for a remote model)")
     parser.add_argument("--judge", default=None, metavar="SPEC", help="a model spec to grade with (default: offline graders)")
-    parser.add_argument("--data-dir", default="../shared/data", metavar="DIR",
-                        help="folder with one subfolder per dataset (gsm8k/test.jsonl, math500/test.jsonl, ...)")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help="folder with one subfolder per dataset (gsm8k/test.jsonl, math500/test.jsonl, ...); "
+                             "default: $PONDER_DATA")
     parser.add_argument("--data", action="append", default=[], metavar="SUITE=FILE",
                         help="a suite's dataset file of your own (repeatable)")
     parser.add_argument("--out", default=None, metavar="DIR",

@@ -30,6 +30,7 @@ from typing import Any, Callable, Sequence
 from ponder.engine.base import Completion, Engine, SamplingParams
 from ponder.errors import UserError
 from ponder.evals.cache import DEFAULT_CACHE, ResponseCache, cached_generate
+from ponder.evals.data import data_dir_from
 from ponder.evals.stats import mean_of_name, metric_ci
 from ponder.evals.suites import SUITES, build_suite
 from ponder.evals.task import EvalTask, Metric, Sample, Score, ScoredSample, Skipped, SuiteOptions
@@ -59,7 +60,7 @@ class RunConfig:
     concurrency: int = 16  # samples per engine call (and requests in flight for a remote model)
     # grading and data
     judge: str | None = None  # a model spec that grades; None = the offline graders
-    data_dir: Path = Path("../shared/data")
+    data_dir: Path | None = None  # the data folder; None = $PONDER_DATA, or no folder (evals/data.py)
     paths: dict[str, Path] = field(default_factory=dict)  # suite -> a dataset file of its own
     # where things go
     out_dir: Path | None = None  # None = runs/eval/<model>-<effort>-<timestamp>
@@ -371,7 +372,7 @@ def run_eval(config: RunConfig, log: Callable[[str], None] | None = None) -> dic
     """Run every suite of `config` and return the results dict (also in out_dir/results.json)."""
     from ponder.engine.spec import load_engine
 
-    options = SuiteOptions(data_dir=Path(config.data_dir), paths=dict(config.paths), limit=config.limit,
+    options = SuiteOptions(data_dir=data_dir_from(config.data_dir), paths=dict(config.paths), limit=config.limit,
                            k=config.k, judge=config.judge, seed=config.seed)
     tasks = [build_suite(name, options) for name in config.suites]  # a missing dataset fails before the model loads
     from ponder.evals.gate import model_identity_of

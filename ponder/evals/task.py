@@ -122,12 +122,12 @@ class EvalTask:
 
 @dataclass(frozen=True)
 class SuiteOptions:
-    """What every suite builder gets. `data_dir` holds one folder per dataset in the layout of
-    ../shared/data (gsm8k/test.jsonl, xstest/xstest_prompts.csv, ...); a suite also accepts a
+    """What every suite builder gets. `data_dir` holds one folder per dataset (gsm8k/test.jsonl,
+    xstest/xstest_prompts.csv, ...: the layout of the files' original releases); a suite also accepts a
     direct file path through `paths[suite name]`. `judge` is a model spec that grades (None =
     the offline graders). `k` is samples per item where a suite votes (maj@k)."""
 
-    data_dir: Path = Path("../shared/data")
+    data_dir: Path | None = None  # None: only suites given a file of their own (paths) have data
     paths: Mapping[str, Path] = field(default_factory=dict)
     limit: int | None = None
     k: int = 1

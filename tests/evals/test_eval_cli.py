@@ -51,3 +51,18 @@ def test_table_shows_missing_values_and_counts():
     table = format_table(results).splitlines()
     assert table[2].split() == ["x", "acc", "-", "-", "0", "3", "2"]
     assert table[3].split() == ["tokens", "123.5", "[100.0,", "150.0]", "9"]
+
+
+def test_data_comes_from_the_flag_then_ponder_data_never_a_guess(capsys, monkeypatch, data_dir):
+    """No default folder: without --data-dir or $PONDER_DATA a suite that needs data says how to
+    give it some; $PONDER_DATA is read when no flag is given."""
+    monkeypatch.delenv("PONDER_DATA", raising=False)
+    from tests.conftest import REPO
+
+    monkeypatch.chdir(REPO)  # where ../shared/data resolves to the real data: it must not be used
+    assert main(["eval", "gsm8k", "--limit", "1", "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert "gsm8k: no dataset given; pass --data-dir DIR (a folder holding gsm8k/test.jsonl), set $PONDER_DATA" in err
+    monkeypatch.setenv("PONDER_DATA", "/nowhere")
+    assert main(["eval", "gsm8k", "--limit", "1", "--no-cache"]) == 2
+    assert "/nowhere/gsm8k/test.jsonl" in capsys.readouterr().err

@@ -36,6 +36,7 @@ from typing import Iterable, Sequence
 
 from ponder.engine.base import Completion
 from ponder.errors import UserError
+from ponder.evals.data import dataset_path
 from ponder.evals.task import EvalTask, Metric, Sample, Score, Skipped, Solver, SuiteOptions, mean_of
 from ponder.model.chat import Message
 
@@ -193,7 +194,7 @@ BBQ_METRICS = (
 
 def category_files(options: SuiteOptions) -> list[Path]:
     """`paths['bbq']` (a file or a folder of category files), else data_dir/bbq/*.jsonl."""
-    path = Path(options.paths["bbq"]) if "bbq" in options.paths else Path(options.data_dir) / DEFAULT_DIR
+    path = dataset_path(options.paths, options.data_dir, "bbq", DEFAULT_DIR)
     files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path] if path.is_file() else []
     if not files:
         raise UserError(f"bbq: no dataset files at {path} (expected {EXPECTED}; "

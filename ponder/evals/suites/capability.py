@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ponder.engine.base import Completion
 from ponder.errors import UserError
+from ponder.evals.data import dataset_path
 from ponder.evals import math_equiv
 from ponder.evals.task import EvalTask, Metric, Sample, Score, Skipped, Solver, SuiteOptions, mean_of
 from ponder.model.chat import Message
@@ -85,7 +86,7 @@ def capability_metrics(k: int) -> tuple[Metric, ...]:
 
 def dataset_file(options: SuiteOptions, suite: str, default: str, expected: str) -> Path:
     """The suite's file: `paths[suite]`, else data_dir/default; missing -> UserError naming it."""
-    path = Path(options.paths[suite]) if suite in options.paths else Path(options.data_dir) / default
+    path = dataset_path(options.paths, options.data_dir, suite, default)
     if not path.is_file():
         raise UserError(f"{suite}: dataset file not found: {path} (expected {expected}; "
                         f"pass --data-dir DIR holding {default})")

@@ -35,6 +35,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from ponder.engine.base import Completion
 from ponder.errors import UserError
+from ponder.evals.data import dataset_path
 from ponder.evals.graders.judge import GraderError, Verdict
 from ponder.evals.task import EvalTask, Metric, Sample, Score, Skipped, Solver, SuiteOptions, mean_of
 from ponder.model.chat import Message
@@ -89,7 +90,7 @@ class Request:
 def dataset_file(options: SuiteOptions, which: tuple[str, str, str]) -> Path:
     """`paths[name]`, else data_dir/default; a missing file is a UserError naming it."""
     name, default, expected = which
-    path = Path(options.paths[name]) if name in options.paths else Path(options.data_dir) / default
+    path = dataset_path(options.paths, options.data_dir, name, default)
     if not path.is_file():
         raise UserError(f"{name}: dataset file not found: {path} (expected {expected}; "
                         f"pass --data-dir DIR holding {default})")

@@ -23,6 +23,7 @@ from typing import Iterable, Sequence
 
 from ponder.engine.base import Completion
 from ponder.errors import UserError
+from ponder.evals.data import dataset_path
 from ponder.evals.graders.judge import GraderError, Judge, Verdict, load_judge
 from ponder.evals.graders.simpleqa_offline import GRADES, grade_offline
 from ponder.evals.task import EvalTask, Metric, Sample, Score, Skipped, Solver, SuiteOptions, mean_of
@@ -205,7 +206,7 @@ SIMPLEQA_METRICS = (
 
 
 def simpleqa(options: SuiteOptions) -> EvalTask:
-    path = Path(options.paths["simpleqa"]) if "simpleqa" in options.paths else Path(options.data_dir) / DEFAULT_FILE
+    path = dataset_path(options.paths, options.data_dir, "simpleqa", DEFAULT_FILE)
     check_file(path)
 
     def dataset() -> Iterable[Sample | Skipped]:
