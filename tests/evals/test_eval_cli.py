@@ -53,16 +53,54 @@ def test_table_shows_missing_values_and_counts():
     assert table[3].split() == ["tokens", "123.5", "[100.0,", "150.0]", "9"]
 
 
-def test_data_comes_from_the_flag_then_ponder_data_never_a_guess(capsys, monkeypatch, data_dir):
+def test_data_comes_from_the_flag_then_ponder_data_never_a_guess(capsys, monkeypatch, tmp_path, data_dir):
     """No default folder: without --data-dir or $PONDER_DATA a suite that needs data says how to
-    give it some; $PONDER_DATA is read when no flag is given."""
-    monkeypatch.delenv("PONDER_DATA", raising=False)
+    give it some (GSM8K first tries the hub, unreachable here); $PONDER_DATA is read when no flag is given."""
     from tests.conftest import REPO
 
+    monkeypatch.delenv("PONDER_DATA", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setattr("ponder.evals.data.HUB_CACHE", tmp_path / "hub")
     monkeypatch.chdir(REPO)  # where ../shared/data resolves to the real data: it must not be used
-    assert main(["eval", "gsm8k", "--limit", "1", "--no-cache"]) == 2
+    assert main(["eval", "xstest", "--limit", "1", "--no-cache"]) == 2
     err = capsys.readouterr().err
-    assert "gsm8k: no dataset given; pass --data-dir DIR (a folder holding gsm8k/test.jsonl), set $PONDER_DATA" in err
+    assert "xstest: no dataset given; pass --data-dir DIR (a folder holding xstest/xstest_prompts.csv), " \
+           "set $PONDER_DATA" in err
+    assert main(["eval", "gsm8k", "--limit", "1", "--no-cache"]) == 2
+    assert "openai/gsm8k could not be loaded from the hub" in capsys.readouterr().err
     monkeypatch.setenv("PONDER_DATA", "/nowhere")
     assert main(["eval", "gsm8k", "--limit", "1", "--no-cache"]) == 2
     assert "/nowhere/gsm8k/test.jsonl" in capsys.readouterr().err
+
+
+def test_a_hub_dataset_is_loaded_by_the_datasets_library_and_saved_once(tmp_path, data_dir):
+    """The real `datasets` loading code, on a local file (no hub here): the rows it yields are saved in
+    the original format, which the suite then reads like any file."""
+    pytest.importorskip("datasets")
+    from ponder.evals.data import HubSource, fetch_from_hub
+    from ponder.evals.suites import build_suite
+    from ponder.evals.task import SuiteOptions
+
+    original = data_dir / "gsm8k" / "test.jsonl"
+    source = HubSource("json", None, "train", {"data_files": str(original), "cache_dir": str(tmp_path / "hf")})
+    saved = fetch_from_hub("gsm8k", source, tmp_path / "cache" / "gsm8k" / "test.jsonl")
+    assert [json.loads(line) for line in saved.read_text().splitlines()] == \
+        [json.loads(line) for line in original.read_text().splitlines()]
+    task = build_suite("gsm8k", SuiteOptions(paths={"gsm8k": str(saved)}))
+    assert len(list(task.dataset())) == 1319  # every row read, as from the original file
+    original_mtime = saved.stat().st_mtime_ns
+    assert fetch_from_hub("gsm8k", HubSource("no/such-dataset", None, "test"), saved) == saved  # saved once
+    assert saved.stat().st_mtime_ns == original_mtime
+
+
+def test_an_unreachable_hub_is_one_line_with_every_way_out(tmp_path, monkeypatch):
+    pytest.importorskip("datasets")
+    from ponder.errors import UserError
+    from ponder.evals.data import HubSource, fetch_from_hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    with pytest.raises(UserError, match=r"openai/gsm8k could not be loaded from the hub \(\w+\); pass --data-dir"):
+        fetch_from_hub("gsm8k", HubSource("openai/gsm8k", "main", "test", {"cache_dir": str(tmp_path / "hf")}),
+                       tmp_path / "gsm8k" / "test.jsonl", "pass --data-dir DIR")
