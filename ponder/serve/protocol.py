@@ -107,10 +107,18 @@ Parts = Annotated[list[ContentPart], Field(max_length=MAX_ITEMS)]
 
 class ChatMessage(Strict):
     role: Literal["system", "developer", "user", "assistant"]
-    content: str | Parts | None = None
+    content: str | Parts | None = Field(default=None, validate_default=True)  # checked when left out too
     name: str | None = None
     refusal: str | None = None
     reasoning: str | None = None  # ponder: an earlier assistant turn's reasoning, handed back
+
+    @field_validator("content")
+    @classmethod
+    def _content_unless_assistant(cls, value, info: ValidationInfo):
+        # As OpenAI: only an assistant turn may come without content (it carried tool calls or a refusal).
+        if value is None and info.data.get("role") != "assistant":
+            raise PydanticCustomError("missing", "a {role} message needs content", {"role": info.data.get("role")})
+        return value
 
     def text(self) -> str:
         if self.content is None:

@@ -174,6 +174,9 @@ def test_unknown_fields_are_400_unknown_parameter_naming_them(api, raw):
     (CHAT, {"messages": Q}, "model"),
     (RESPONSES, {"model": MODEL}, "input"),
     (RESPONSES, {"input": "hi"}, "model"),
+    # Only an assistant turn may leave its content out, as OpenAI answers.
+    (CHAT, {"model": MODEL, "messages": [{"role": "user"}]}, "messages[0].content"),
+    (CHAT, {"model": MODEL, "messages": [{"role": "developer", "content": None}, *Q]}, "messages[0].content"),
 ])
 def test_missing_required_fields_are_400(raw, path, body, param):
     error = error_of(raw.post(path, json=body), 400, "missing_required_parameter", param)
