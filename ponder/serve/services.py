@@ -41,7 +41,7 @@ from ponder.serve.response_store import ResponseStore
 from ponder.serve.sealed import ReasoningSealer, load_or_create_key
 from ponder.serve.settings import ServeConfig
 from ponder.serve.thinking import (
-    check_samples, choose, make_policy, parse_effort_strategies, samples_per_choice, start_strategy,
+    check_samples, choose, make_policy, parse_effort_strategies, start_strategy,
 )
 from ponder.think.base import Strategy
 
@@ -145,10 +145,7 @@ class Services:
         if media != "application/json" and self.open_to_all():
             raise APIError(415, f"Content-Type must be application/json, not {media[:64] or 'missing'!r}.", None,
                            "unsupported_media_type")
-        raw = await request.body()  # the body limit middleware has already refused a larger one
-        if len(raw) > self.cfg.max_body_bytes:
-            raise APIError(413, f"Request body is {len(raw)} bytes; the limit is {self.cfg.max_body_bytes}.",
-                           None, "request_too_large")
+        raw = await request.body()  # the body limit middleware (app.py) has already refused a larger one
         try:
             data = json.loads(raw)
             # A lone surrogate escape ("\ud800") parses but is no text: refuse it here, before
@@ -252,8 +249,7 @@ class Services:
         on samples per request."""
         chosen = choose(strategy, strategy_params, effort or self.cfg.default_effort, self.effort_strategies,
                         self.policy)
-        check_samples(chosen, n, self.policy)
-        return Plan(chosen, n * samples_per_choice(chosen))
+        return Plan(chosen, check_samples(chosen, n, self.policy))
 
     def sampling(self, budget: int | None, max_completion: int | None, temperature: float, top_p: float,
                  seed: int | None, stop: tuple[str, ...] = ()) -> SamplingParams:

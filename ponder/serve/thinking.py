@@ -146,13 +146,9 @@ def choose(requested: str | None, params: Mapping | None, effort: str, by_effort
         raise bad_request(str(error), "strategy_params" if params else "strategy") from None
 
 
-def samples_per_choice(strategy: Strategy | None) -> int:
-    return 1 if strategy is None else strategy.max_samples
-
-
 def check_samples(strategy: Strategy | None, n: int, policy: StrategyPolicy) -> int:
     """Engine samples the request may draw in all (n x the strategy's); a 400 over the cap."""
-    total = n * samples_per_choice(strategy)
+    total = n * (1 if strategy is None else strategy.max_samples)
     if total > policy.max_samples:
         what = f"n={n} x {strategy.name} with up to {strategy.max_samples} samples" if strategy else f"n={n}"
         raise bad_request(f"This request may draw {total} samples ({what}); this server allows at most "
